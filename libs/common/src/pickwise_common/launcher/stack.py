@@ -1,0 +1,178 @@
+"""The whole local stack: embedded infrastructure, topics, migrations, catalog load, six services.
+
+Used by ``pickwise run`` (``make run``) and by the test fixtures, so tests exercise the same start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from pickwise_common.kafka import ensure_topics
+from pickwise_common.launcher.infra import HOST, Infra, InfraConfig, start_infra
+from pickwise_common.launcher.processes import ManagedProcess, StartupError, free_port, wait_until
+from pickwise_common.postgres import apply_migrations
+from pickwise_common.settings import KafkaSettings
+
+log = logging.getLogger("pickwise.launcher")
+
+DEFAULT_API_KEY = "dev-local-key"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    default_port: int
+
+    @property
+    def factory(self) -> str:
+        return f"{self.module}.app:create_app"
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("retriever", "pickwise_retriever", 8001),
+    ServiceSpec("reranker", "pickwise_reranker", 8002),
+    ServiceSpec("generator", "pickwise_generator", 8003),
+    ServiceSpec("session", "pickwise_session", 8004),
+    ServiceSpec("event-consumer", "pickwise_event_consumer", 8005),
+    ServiceSpec("gateway", "pickwise_gateway", 8000),
+)
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path = Path(".pickwise")
+    infra: InfraConfig | None = None
+    service_ports: dict[str, int] = field(default_factory=lambda: {s.name: s.default_port for s in SERVICES})
+    services: tuple[str, ...] = tuple(s.name for s in SERVICES)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    load_catalog: bool = True
+    ready_timeout_s: float = 120.0
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **kwargs: object) -> StackConfig:
+        """Everything on free ports under ``data_dir``: runs beside a ``make run`` stack."""
+        infra = InfraConfig(data_dir, broker_port=free_port(), redis_port=free_port(),
+                            postgres_port=free_port(), milvus_port=free_port())
+        ports = {s.name: free_port() for s in SERVICES}
+        return cls(data_dir=data_dir, infra=infra, service_ports=ports, **kwargs)  # type: ignore[arg-type]
+
+    def infra_config(self) -> InfraConfig:
+        return self.infra or InfraConfig(self.data_dir)
+
+    def url(self, service: str) -> str:
+        return f"http://{HOST}:{self.service_ports[service]}"
+
+    def service_env(self) -> dict[str, str]:
+        """The caller's environment passed through, plus where everything is."""
+        env = dict(os.environ) | {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env.setdefault("PICKWISE_API_KEYS", DEFAULT_API_KEY)
+        env |= self.infra_config().env()
+        for spec in SERVICES:
+            env[f"PICKWISE_{spec.name.upper().replace('-', '_')}_URL"] = self.url(spec.name)
+        env |= self.extra_env
+        return env
+
+
+@dataclass
+class Stack:
+    config: StackConfig
+    infra: Infra | None = None
+    services: dict[str, ManagedProcess] = field(default_factory=dict)
+    owns_infra: bool = True
+
+    def url(self, service: str) -> str:
+        return self.config.url(service)
+
+    def env(self) -> dict[str, str]:
+        return self.config.service_env()
+
+    def start_service(self, name: str) -> ManagedProcess:
+        spec = next(s for s in SERVICES if s.name == name)
+        env = self.env() | {"PICKWISE_SERVICE_NAME": name, "PICKWISE_PORT": str(self.config.service_ports[name]),
+                            "PICKWISE_HOST": HOST}
+        proc = ManagedProcess(name, [sys.executable, "-m", "pickwise_common.serve", spec.factory],
+                              self.config.data_dir / "logs" / f"{name}.log", env=env).start()
+        self.services[name] = proc
+        return proc
+
+    def stop_service(self, name: str) -> None:
+        proc = self.services.pop(name, None)
+        if proc is not None:
+            proc.stop()
+
+    def wait_ready(self, names: list[str], timeout_s: float | None = None) -> None:
+        timeout_s = timeout_s or self.config.ready_timeout_s
+        with httpx.Client(timeout=2.0) as client:
+            for name in names:
+                def ready(name: str = name) -> bool:
+                    try:
+                        return client.get(self.url(name) + "/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                wait_until(ready, timeout_s=timeout_s, what=f"service {name}", process=self.services.get(name),
+                           interval_s=0.1)
+
+    def stop(self) -> None:
+        # the gateway first (stop taking requests), then the rest, then the infrastructure
+        for name in reversed([s.name for s in SERVICES]):
+            self.stop_service(name)
+        if self.infra is not None and self.owns_infra:
+            self.infra.stop()
+
+
+async def prepare_infra(cfg: InfraConfig) -> None:
+    """Topics and schema, so services start against a ready broker and database."""
+    await ensure_topics(KafkaSettings(kafka_bootstrap=cfg.kafka_bootstrap))
+    conn = await asyncpg.connect(cfg.postgres_url)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+def load_catalog(config: StackConfig, env: dict[str, str]) -> None:
+    """Run the pipeline's ingest (idempotent; it skips work when the catalog is unchanged)."""
+    if importlib.util.find_spec("pickwise_pipeline") is None:
+        raise StartupError("pickwise-pipeline is not installed: run `make install`")
+    log_path = config.data_dir / "logs" / "ingest.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as out:
+        result = subprocess.run([sys.executable, "-m", "pickwise_pipeline", "ingest", "--if-changed"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+        raise StartupError(f"catalog ingest failed ({result.returncode}):\n{tail}")
+
+
+def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
+    """Start (or reuse) the infrastructure, then the services, and wait until every /readyz is green."""
+    stack = Stack(config, infra=infra, owns_infra=infra is None)
+    try:
+        started = time.perf_counter()
+        if stack.infra is None:
+            stack.infra = start_infra(config.infra_config())
+            log.info("infrastructure up in %.1f s", time.perf_counter() - started)
+        config.infra = stack.infra.config
+        asyncio.run(prepare_infra(stack.infra.config))
+        if config.load_catalog:
+            load_catalog(config, stack.env())
+        for name in config.services:
+            stack.start_service(name)
+        stack.wait_ready(list(config.services))
+        log.info("stack ready in %.1f s", time.perf_counter() - started)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

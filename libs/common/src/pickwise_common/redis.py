@@ -1,0 +1,54 @@
+"""Redis connection helper (one pool per process) and the key names of DESIGN §4.
+
+Per-user keys carry a hash tag ``{uid}`` so one Lua script touches one slot in Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from pickwise_common.settings import RedisSettings
+
+
+def create_redis(settings: RedisSettings) -> aioredis.Redis:
+    timeout_s = settings.redis_timeout_ms / 1000
+    return aioredis.Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s, max_connections=settings.redis_max_connections,
+        health_check_interval=30)
+
+
+async def ping(client: aioredis.Redis) -> dict[str, Any]:
+    await client.ping()
+    pool = client.connection_pool
+    return {"pool_in_use": len(getattr(pool, "_in_use_connections", ()))}
+
+
+def user_clicks_key(user_id: str) -> str:
+    return f"u:{{{user_id}}}:clicks"
+
+
+def user_affinity_key(user_id: str) -> str:
+    return f"u:{{{user_id}}}:affinity"
+
+
+def popularity_hour_key(at: datetime) -> str:
+    return "pop:h:" + at.astimezone(timezone.utc).strftime("%Y%m%d%H")
+
+
+POPULARITY_ALL_KEY = "pop:all"
+
+
+def seen_key(event_id: str) -> str:
+    return f"seen:{event_id}"
+
+
+def session_key(session_id: str) -> str:
+    return f"sess:{{{session_id}}}"
+
+
+def item_key(item_id: str) -> str:
+    return f"item:{item_id}"

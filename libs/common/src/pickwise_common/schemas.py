@@ -1,0 +1,328 @@
+"""The shared wire schemas: items, constraints, candidates, ranked items, answers, events, errors.
+
+Services talk only through these (over HTTP and Kafka); request models forbid unknown fields so a typo
+is a 422 naming the field rather than a silently ignored option.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+MAX_QUERY_CHARS = 500
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------- catalog
+
+PriceBand = Literal["budget", "mid", "premium", "flagship"]
+
+
+class Item(Open):
+    item_id: str
+    title: str
+    brand: str
+    model: str
+    color: str | None = None
+    category: str = "mobile"
+    ram_gb: float | None = None
+    storage_gb: float | None = None
+    price_inr: float
+    original_price_inr: float | None = None
+    discount_pct: float | None = None
+    rating: float | None = None
+    price_band: PriceBand
+    group_id: str
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+SortIntent = Literal["relevance", "price_asc", "price_desc", "rating_desc"]
+
+
+class Constraints(Strict):
+    """Constraints parsed from a query and/or given as explicit filters. Unset means unconstrained."""
+
+    brands: list[str] = Field(default_factory=list)
+    price_min_inr: float | None = Field(default=None, ge=0)
+    price_max_inr: float | None = Field(default=None, ge=0)
+    ram_gb_min: float | None = Field(default=None, ge=0)
+    ram_gb_max: float | None = Field(default=None, ge=0)
+    storage_gb_min: float | None = Field(default=None, ge=0)
+    storage_gb_max: float | None = Field(default=None, ge=0)
+    rating_min: float | None = Field(default=None, ge=0, le=5)
+    discount_pct_min: float | None = Field(default=None, ge=0, le=100)
+    price_bands: list[PriceBand] = Field(default_factory=list)
+    feature_phone: bool | None = None
+    colors: list[str] = Field(default_factory=list)
+    sort: SortIntent = "relevance"
+
+    @property
+    def impossible(self) -> bool:
+        return any(lo is not None and hi is not None and lo > hi for lo, hi in (
+            (self.price_min_inr, self.price_max_inr), (self.ram_gb_min, self.ram_gb_max),
+            (self.storage_gb_min, self.storage_gb_max)))
+
+
+Filters = Constraints
+
+
+# ---------------------------------------------------------------- retriever
+
+RetrievalMode = Literal["bm25", "dense", "hybrid"]
+FusionMethod = Literal["weighted", "rrf"]
+
+
+class RetrieveRequest(Strict):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: int = Field(default=50, ge=1, le=500)
+    mode: RetrievalMode = "hybrid"
+    fusion: FusionMethod = "weighted"
+    alpha: float = Field(default=0.3, ge=0, le=1)
+    filters: Constraints | None = None
+    previous: Constraints | None = Field(
+        default=None, description="constraints of the previous turn, merged when the query is a refinement")
+    group_variants: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be blank")
+        return value
+
+
+class Candidate(Open):
+    item: Item
+    bm25_score: float | None = None
+    dense_score: float | None = None
+    fused_score: float
+    satisfies: dict[str, bool] = Field(default_factory=dict, description="each parsed constraint: holds or not")
+    variant_ids: list[str] = Field(default_factory=list, description="other colours of the same model")
+    popularity: float | None = None
+
+
+class RetrieveResponse(Open):
+    query: str
+    mode: RetrievalMode
+    parsed: Constraints
+    refined: bool = False
+    candidates: list[Candidate]
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- reranker
+
+class RerankRequest(Strict):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    candidates: list[Candidate] = Field(max_length=500)
+    parsed: Constraints | None = None
+    user_id: Id | None = None
+    k: int = Field(default=10, ge=1, le=100)
+    explain: bool = False
+
+
+class BoostDetail(Open):
+    clicked: bool = False
+    affinity: float = 0.0
+    popularity: float = 0.0
+    multiplier: float = 1.0
+
+
+class RankedItem(Open):
+    item: Item
+    score: float
+    rank: int
+    cross_encoder_score: float | None = None
+    ranker_score: float | None = None
+    base_score: float | None = None
+    boost: BoostDetail | None = None
+    variant_ids: list[str] = Field(default_factory=list)
+
+
+class RerankResponse(Open):
+    items: list[RankedItem]
+    cross_encoder: str | None = None
+    ranker: str | None = None
+    features_available: bool = True
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- generator
+
+class Turn(Open):
+    query: str
+    item_ids: list[str] = Field(default_factory=list)
+    answer: str | None = None
+    parsed: dict[str, Any] = Field(default_factory=dict)
+    variant: str | None = None
+    ts: datetime | None = None
+
+
+class GenerateRequest(Strict):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    items: list[Item] = Field(max_length=50)
+    history: list[Turn] = Field(default_factory=list, max_length=20)
+    parsed: Constraints | None = None
+
+
+class Pick(Open):
+    item_id: str
+    why: str
+
+
+class Usage(Open):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Answer(Open):
+    summary: str
+    picks: list[Pick] = Field(default_factory=list)
+    provider: str
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    fallback_reasons: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- events
+
+class EventType(str, Enum):
+    view = "view"
+    click = "click"
+    add_to_cart = "add_to_cart"
+    purchase = "purchase"
+
+
+EVENT_WEIGHTS = {EventType.view: 0.2, EventType.click: 1.0, EventType.add_to_cart: 3.0, EventType.purchase: 5.0}
+
+
+def _not_in_future(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    value = ensure_utc(value)
+    if value - datetime.now(timezone.utc) > MAX_FUTURE_SKEW:
+        raise ValueError("ts is more than 5 minutes in the future")
+    return value
+
+
+class EventIn(Strict):
+    """An interaction as a client posts it."""
+
+    event_id: uuid.UUID | None = None
+    type: EventType
+    user_id: Id
+    item_id: Id
+    session_id: Id | None = None
+    request_id: Annotated[str, Field(max_length=128)] | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    source: Literal["search", "feed", "similar"] | None = None
+    ts: datetime | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, value: datetime | None) -> datetime | None:
+        return _not_in_future(value)
+
+
+class ClickIn(Strict):
+    event_id: uuid.UUID | None = None
+    user_id: Id
+    item_id: Id
+    session_id: Id | None = None
+    request_id: Annotated[str, Field(max_length=128)] | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    source: Literal["search", "feed", "similar"] | None = None
+    ts: datetime | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, value: datetime | None) -> datetime | None:
+        return _not_in_future(value)
+
+    def as_event(self) -> EventIn:
+        return EventIn(type=EventType.click, **self.model_dump())
+
+
+class InteractionEvent(Open):
+    """The message on ``events.interactions`` (key = user_id)."""
+
+    schema_version: int = 1
+    event_id: uuid.UUID
+    type: EventType
+    ts: datetime
+    user_id: str
+    item_id: str
+    session_id: str | None = None
+    request_id: str | None = None
+    position: int | None = None
+    source: str | None = None
+
+    @classmethod
+    def from_input(cls, event: EventIn) -> InteractionEvent:
+        return cls(event_id=event.event_id or uuid.uuid4(), type=event.type,
+                   ts=event.ts or datetime.now(timezone.utc), user_id=event.user_id, item_id=event.item_id,
+                   session_id=event.session_id, request_id=event.request_id, position=event.position,
+                   source=event.source)
+
+
+class SessionEvent(Open):
+    """The message on ``events.sessions`` (key = session_id): one turn of a session."""
+
+    schema_version: int = 1
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    session_id: str
+    user_id: str | None = None
+    request_id: str | None = None
+    query: str
+    item_ids: list[str] = Field(default_factory=list)
+    answer: str | None = None
+    parsed: dict[str, Any] = Field(default_factory=dict)
+    variant: str | None = None
+    ts: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+class EventAccepted(Open):
+    event_id: uuid.UUID
+    status: Literal["accepted"] = "accepted"
+
+
+# ---------------------------------------------------------------- errors
+
+class ErrorField(Open):
+    field: str
+    message: str
+    type: str = ""
+
+
+class ErrorDetail(Open):
+    code: str
+    message: str
+    fields: list[ErrorField] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ErrorBody(Open):
+    error: ErrorDetail
+
+
+class Health(Open):
+    status: str
+    service: str
+
+
+def ensure_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+

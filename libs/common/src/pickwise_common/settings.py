@@ -1,0 +1,111 @@
+"""Settings pieces shared by every service (pydantic-settings, env prefix ``PICKWISE_``).
+
+A service's settings class inherits the pieces it needs, e.g.
+``class RetrieverSettings(ServiceSettings, MilvusSettings, RedisSettings)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+ENV_PREFIX = "PICKWISE_"
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def default_data_root() -> Path:
+    """``../shared/data`` next to the repository (the read-only catalogs and eval sets)."""
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+class PickwiseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True,
+                                      secrets_dir=None)
+
+
+class ServiceSettings(PickwiseSettings):
+    """What every service process has: where it listens, how it logs and traces, its keys."""
+
+    service_name: str = "pickwise"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    environment: str = "local"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Tracing: "none" keeps spans in-process (trace ids still flow), "otlp" exports to otlp_endpoint,
+    # "console" prints spans, "file" appends OTLP-JSON-like lines to otel_file_path.
+    otel_exporter: Literal["none", "otlp", "console", "file"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318"
+    otel_file_path: Path = Path(".pickwise/traces.jsonl")
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_key: SecretStr | None = None
+    max_body_bytes: int = 256 * 1024
+    shutdown_grace_s: float = 10.0
+    readiness_timeout_ms: int = 500
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+
+class KafkaSettings(PickwiseSettings):
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Real Kafka supports the idempotent producer; the embedded tansu broker does not (InitProducerId fails),
+    # so it is a setting and consumers de-duplicate by event_id either way.
+    kafka_idempotence: bool = False
+    kafka_request_timeout_ms: int = 3000
+    kafka_delivery_timeout_ms: int = 2000
+    kafka_topic_partitions: int = 3
+    kafka_client_id: str = "pickwise"
+
+
+class RedisSettings(PickwiseSettings):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_ms: int = 200
+    redis_max_connections: int = 50
+
+
+class PostgresSettings(PickwiseSettings):
+    postgres_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    postgres_pool_min: int = 1
+    postgres_pool_max: int = 10
+    postgres_timeout_ms: int = 2000
+
+
+class MilvusSettings(PickwiseSettings):
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: SecretStr | None = None
+    milvus_collection: str = "items"
+
+
+class DownstreamSettings(PickwiseSettings):
+    """Base URLs of the internal services (the gateway talks to all of them)."""
+
+    retriever_url: str = "http://127.0.0.1:8001"
+    reranker_url: str = "http://127.0.0.1:8002"
+    generator_url: str = "http://127.0.0.1:8003"
+    session_url: str = "http://127.0.0.1:8004"
+    http_timeout_ms: int = 2000
+    http_retries: int = 2
+    http_max_connections: int = 100
+
+
+class ModelSettings(PickwiseSettings):
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_batch_size: int = 64
+    query_cache_size: int = 2048
+
+
+class CatalogSettings(PickwiseSettings):
+    data_dir: Path = Field(default_factory=default_data_root)
+    catalog_path: Path | None = None
+
+    def resolved_catalog_path(self) -> Path:
+        return self.catalog_path or self.data_dir / "flipkart_mobiles.csv"

@@ -1,0 +1,147 @@
+"""The service app factory: health, readiness, metrics, JSON errors, request ids, body limit."""
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from pickwise_common.app import require_api_key, service_app
+from pickwise_common.errors import NotFound
+from pickwise_common.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1)
+    k: int = Field(default=10, ge=1, le=50)
+
+
+def make_app(**settings) -> FastAPI:
+    app = service_app("unit", ServiceSettings(service_name="unit", api_keys="a,b", max_body_bytes=1000, **settings))
+
+    @app.post("/echo")
+    async def echo(body: Body) -> dict:
+        return body.model_dump()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str) -> dict:
+        raise NotFound(f"item {item_id!r} is not in the catalog")
+
+    @app.get("/boom")
+    async def boom() -> dict:
+        raise RuntimeError("bug")
+
+    return app
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                             base_url="http://t")
+
+
+async def test_healthz_answers_ok() -> None:
+    async with client(make_app()) as c:
+        response = await c.get("/healthz")
+    assert response.json() == {"status": "ok", "service": "unit"}
+
+
+async def test_readyz_is_503_when_a_required_dependency_fails() -> None:
+    app = make_app()
+
+    async def ok() -> dict:
+        return {"collections": 1}
+
+    async def down() -> None:
+        raise ConnectionError("refused")
+
+    app.state.readiness.add("milvus", ok)
+    app.state.readiness.add("postgres", down)
+    async with client(app) as c:
+        response = await c.get("/readyz")
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "not_ready"
+    assert body["checks"]["milvus"]["ok"] is True and body["checks"]["milvus"]["collections"] == 1
+    assert body["checks"]["postgres"]["ok"] is False and "refused" in body["checks"]["postgres"]["error"]
+
+
+async def test_readyz_is_200_degraded_when_only_an_optional_dependency_fails() -> None:
+    app = make_app()
+
+    async def down() -> None:
+        raise ConnectionError("refused")
+
+    app.state.readiness.add("redis", down, required=False)
+    async with client(app) as c:
+        response = await c.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+
+
+async def test_validation_error_names_the_field() -> None:
+    async with client(make_app()) as c:
+        response = await c.post("/echo", json={"query": "", "k": 0, "extra": 1})
+    body = response.json()
+    assert response.status_code == 422
+    fields = {f["field"] for f in body["error"]["fields"]}
+    assert {"body.query", "body.k", "body.extra"} <= fields
+    assert body["error"]["code"] == "invalid_input"
+
+
+async def test_non_json_body_is_a_422_not_a_500() -> None:
+    async with client(make_app()) as c:
+        response = await c.post("/echo", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_input"
+
+
+async def test_body_over_the_limit_is_413() -> None:
+    async with client(make_app()) as c:
+        response = await c.post("/echo", json={"query": "x" * 5000})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_domain_error_maps_to_status_and_json() -> None:
+    async with client(make_app()) as c:
+        response = await c.get("/items/fm-99999")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "item 'fm-99999' is not in the catalog"
+
+
+async def test_unexpected_error_is_a_json_500() -> None:
+    async with client(make_app()) as c:
+        response = await c.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["error"] == {"code": "internal_error", "message": "internal error", "fields": [],
+                                        "request_id": response.headers["x-request-id"]}
+
+
+async def test_request_id_is_echoed_and_generated() -> None:
+    async with client(make_app()) as c:
+        given = await c.get("/healthz", headers={"X-Request-ID": "abc"})
+        generated = await c.get("/healthz")
+    assert given.headers["x-request-id"] == "abc"
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_metrics_count_requests_by_route_template() -> None:
+    async with client(make_app()) as c:
+        await c.get("/items/fm-1")
+        text = (await c.get("/metrics")).text
+    assert 'pickwise_http_requests_total{method="GET",route="/items/{item_id}",service="unit",status="404"}' in text
+    assert "pickwise_http_request_duration_seconds_bucket" in text
+
+
+def test_api_key_check_accepts_configured_keys_only() -> None:
+    from pickwise_common.errors import Unauthorized
+
+    settings = ServiceSettings(api_keys="k1, k2")
+    assert settings.api_keys == ["k1", "k2"]
+    assert require_api_key(settings, "k2") == "k2"
+    with pytest.raises(Unauthorized, match="missing"):
+        require_api_key(settings, None)
+    with pytest.raises(Unauthorized, match="invalid"):
+        require_api_key(settings, "nope")

@@ -1,0 +1,1 @@
+"""Pickwise gateway: Public REST API, web page, auth, orchestration and event publishing."""

@@ -1,0 +1,1 @@
+"""Pickwise generator: Grounded answer text: Groq, OpenAI-compatible, offline template."""

@@ -1,0 +1,1 @@
+"""Pickwise reranker: Cross-encoder, learned ranker and real-time behaviour boost."""

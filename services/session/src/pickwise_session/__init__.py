@@ -1,0 +1,1 @@
+"""Pickwise session: Session memory and user features (read side)."""
