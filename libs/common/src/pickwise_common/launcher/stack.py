@@ -106,6 +106,29 @@ class Stack:
         self.services[name] = proc
         return proc
 
+    def start_extra(self, name: str, env: dict[str, str] | None = None,
+                    wait: bool = True) -> tuple[ManagedProcess, str]:
+        """Another instance of a service on a free port with overridden settings (e.g. a gateway whose
+        reranker URL points nowhere), for tests that must not disturb the shared stack. Stop it yourself."""
+        spec = next(s for s in SERVICES if s.name == name)
+        port = free_port()
+        full_env = self.env() | {"PICKWISE_SERVICE_NAME": name, "PICKWISE_PORT": str(port),
+                                 "PICKWISE_HOST": HOST} | (env or {})
+        proc = ManagedProcess(f"{name}-{port}", [sys.executable, "-m", "pickwise_common.serve", spec.factory],
+                              self.config.data_dir / "logs" / f"{name}-{port}.log", env=full_env).start()
+        url = f"http://{HOST}:{port}"
+        if wait:
+            with httpx.Client(timeout=2.0) as client:
+                def ready() -> bool:
+                    try:
+                        return client.get(url + "/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                wait_until(ready, timeout_s=self.config.ready_timeout_s, what=f"extra {name}", process=proc,
+                           interval_s=0.1)
+        return proc, url
+
     def stop_service(self, name: str) -> None:
         proc = self.services.pop(name, None)
         if proc is not None:
