@@ -1,0 +1,36 @@
+"""The ``pickwise-pipeline`` command line: one sub-command per module.
+
+Registry pattern: every module listed in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds
+its sub-parser(s) and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an
+exit code). To add a command, write a module with ``register`` and add one line to the list below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# One line per command module (package-relative names).
+COMMAND_MODULES: list[str] = [
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pickwise-pipeline", description="Pickwise offline pipeline")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"pickwise_pipeline.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
