@@ -20,3 +20,8 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v a
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
     || echo "install.sh: could not install chromium; the browser tests will fail" >&2
 fi
+# promtool for the alert-rule tests (Debian package prometheus), when this machine can install it
+if ! command -v promtool >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+    || echo "install.sh: could not install prometheus (promtool); the alert-rule tests will fail" >&2
+fi
