@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
                      1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -41,3 +45,58 @@ DEPENDENCY_UP = Gauge(
 
 SERVICE_INFO = Gauge("pickwise_service_info", "Constant 1, labelled with the service name and version",
                      ["service", "version"])
+
+
+class PoolCollector:
+    """Connection-pool usage of the Postgres (asyncpg) and Redis pools a process opened, read at scrape
+    time. Pools are registered by ``resources`` and forgotten when closed."""
+
+    def __init__(self) -> None:
+        self._postgres: dict[str, Any] = {}
+        self._redis: dict[str, Any] = {}
+
+    def track_postgres(self, service: str, pool: Any) -> None:
+        self._postgres[service] = pool
+
+    def track_redis(self, service: str, client: Any) -> None:
+        self._redis[service] = client
+
+    def forget(self, service: str, kind: str) -> None:
+        (self._postgres if kind == "postgres" else self._redis).pop(service, None)
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        pg_conns, pg_max, rd_conns, rd_max = self._families()
+        for service, pool in list(self._postgres.items()):
+            size, idle = pool.get_size(), pool.get_idle_size()
+            pg_conns.add_metric([service, "in_use"], size - idle)
+            pg_conns.add_metric([service, "idle"], idle)
+            pg_max.add_metric([service], pool.get_max_size())
+        for service, client in list(self._redis.items()):
+            pool = client.connection_pool
+            # redis-py keeps these as attributes of its ConnectionPool; a BlockingConnectionPool differs
+            in_use = len(getattr(pool, "_in_use_connections", ()))
+            idle = len(getattr(pool, "_available_connections", ()))
+            rd_conns.add_metric([service, "in_use"], in_use)
+            rd_conns.add_metric([service, "idle"], idle)
+            rd_max.add_metric([service], getattr(pool, "max_connections", 0) or 0)
+        yield from (pg_conns, pg_max, rd_conns, rd_max)
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily("pickwise_postgres_pool_connections", "Postgres pool connections by state",
+                              labels=["service", "state"]),
+            GaugeMetricFamily("pickwise_postgres_pool_max_connections", "Postgres pool size limit",
+                              labels=["service"]),
+            GaugeMetricFamily("pickwise_redis_pool_connections", "Redis pool connections by state",
+                              labels=["service", "state"]),
+            GaugeMetricFamily("pickwise_redis_pool_max_connections", "Redis pool size limit",
+                              labels=["service"]),
+        )
+
+
+POOLS = PoolCollector()
+REGISTRY.register(POOLS)

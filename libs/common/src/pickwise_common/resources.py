@@ -15,6 +15,7 @@ from pickwise_common import redis as rd
 from pickwise_common.breaker import CircuitBreaker, RetryPolicy
 from pickwise_common.http import ServiceClient
 from pickwise_common.kafka import JsonProducer
+from pickwise_common.metrics import POOLS
 from pickwise_common.settings import (
     DownstreamSettings,
     KafkaSettings,
@@ -31,9 +32,11 @@ async def redis_client(app: FastAPI, settings: RedisSettings, *, required: bool 
     client = rd.create_redis(settings)
     app.state.redis = client
     app.state.readiness.add("redis", lambda: rd.ping(client), required=required)
+    POOLS.track_redis(getattr(app.state, "service_name", "pickwise"), client)
     try:
         yield client
     finally:
+        POOLS.forget(getattr(app.state, "service_name", "pickwise"), "redis")
         await client.aclose()
 
 
@@ -43,9 +46,11 @@ async def postgres_pool(app: FastAPI, settings: PostgresSettings, *, migrate: bo
     pool = await pg.create_pool(settings, migrate=migrate)
     app.state.postgres = pool
     app.state.readiness.add("postgres", lambda: pg.ping(pool))
+    POOLS.track_postgres(getattr(app.state, "service_name", "pickwise"), pool)
     try:
         yield pool
     finally:
+        POOLS.forget(getattr(app.state, "service_name", "pickwise"), "postgres")
         await pool.close()
 
 
