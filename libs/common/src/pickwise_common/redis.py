@@ -52,3 +52,7 @@ def session_key(session_id: str) -> str:
 
 def item_key(item_id: str) -> str:
     return f"item:{item_id}"
+
+
+# Sorted set item_id -> rating of the whole catalog (written by ingest): the last popularity fallback.
+CATALOG_BY_RATING_KEY = "catalog:by_rating"

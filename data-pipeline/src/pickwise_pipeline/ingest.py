@@ -1,0 +1,241 @@
+"""``pickwise-pipeline ingest``: catalog file → Postgres ``items`` + Milvus vectors (with scalar fields for
+filtering) + a BM25 index (in ``catalog_state``) + Redis item metadata. Idempotent; ``--if-changed`` skips
+the heavy work when the file fingerprint and the embedding model match what was loaded last time (and
+re-creates the Redis metadata when Redis lost it)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pickwise_common import postgres as pg
+from pickwise_common import redis as rd
+from pickwise_common.bm25 import Bm25sIndex, tokenize
+from pickwise_common.embeddings import Embedder
+from pickwise_common.schemas import Item
+
+from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, Normalised, file_fingerprint, normalise, \
+    read_rows, search_text
+from pickwise_pipeline.settings import PipelineSettings
+
+log = logging.getLogger("pickwise.ingest")
+
+MISSING = -1.0  # Milvus scalar fields are not nullable here: -1 marks "unknown" (RAM, storage, rating...)
+
+
+def milvus_schema(dim: int) -> Any:
+    from pymilvus import DataType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("item_id", DataType.VARCHAR, is_primary=True, max_length=128)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("catalog", DataType.VARCHAR, max_length=64)
+    schema.add_field("brand", DataType.VARCHAR, max_length=64)
+    schema.add_field("group_id", DataType.VARCHAR, max_length=256)
+    schema.add_field("color", DataType.VARCHAR, max_length=128)
+    schema.add_field("price_band", DataType.VARCHAR, max_length=16)
+    schema.add_field("price_inr", DataType.FLOAT)
+    schema.add_field("ram_gb", DataType.FLOAT)
+    schema.add_field("storage_gb", DataType.FLOAT)
+    schema.add_field("rating", DataType.FLOAT)
+    schema.add_field("discount_pct", DataType.FLOAT)
+    schema.add_field("feature_phone", DataType.BOOL)
+    return schema
+
+
+def milvus_row(item: Item, vector: np.ndarray, catalog: str) -> dict[str, Any]:
+    def num(value: float | None) -> float:
+        return MISSING if value is None else float(value)
+
+    return {"item_id": item.item_id, "vector": vector.tolist(), "catalog": catalog, "brand": item.brand,
+            "group_id": item.group_id, "color": (item.color or "").lower(), "price_band": item.price_band,
+            "price_inr": float(item.price_inr), "ram_gb": num(item.ram_gb), "storage_gb": num(item.storage_gb),
+            "rating": num(item.rating), "discount_pct": num(item.discount_pct),
+            "feature_phone": bool(item.attrs.get("feature_phone", False))}
+
+
+def write_milvus(settings: PipelineSettings, items: list[Item], vectors: np.ndarray, catalog: str) -> None:
+    from pymilvus import MilvusClient
+
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    client = MilvusClient(uri=settings.milvus_uri, token=token)
+    try:
+        name = settings.milvus_collection
+        dim = int(vectors.shape[1])
+        if client.has_collection(name):
+            fields = client.describe_collection(name).get("fields", [])
+            current = next((f for f in fields if f.get("name") == "vector"), {})
+            current_dim = int(current.get("params", {}).get("dim", -1))
+            if current_dim != dim or not any(f.get("name") == "feature_phone" for f in fields):
+                client.drop_collection(name)
+        if not client.has_collection(name):
+            index = client.prepare_index_params()
+            # Exact search: 4k vectors take ~10 ms filtered (docs/scaling.md has the measurements).
+            index.add_index(field_name="vector", index_type=settings.milvus_index_type, metric_type="IP")
+            client.create_collection(name, schema=milvus_schema(dim), index_params=index)
+        client.delete(name, filter=f'catalog == "{catalog}"')
+        rows = [milvus_row(item, vectors[i], catalog) for i, item in enumerate(items)]
+        for start in range(0, len(rows), 1000):
+            client.insert(name, rows[start:start + 1000])
+        client.flush(name)
+        client.load_collection(name)
+    finally:
+        client.close()
+
+
+def milvus_count(settings: PipelineSettings, catalog: str) -> int:
+    from pymilvus import MilvusClient
+
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    client = MilvusClient(uri=settings.milvus_uri, token=token)
+    try:
+        if not client.has_collection(settings.milvus_collection):
+            return 0
+        client.load_collection(settings.milvus_collection)
+        result = client.query(settings.milvus_collection, filter=f'catalog == "{catalog}"',
+                              output_fields=["count(*)"])
+        return int(result[0]["count(*)"]) if result else 0
+    finally:
+        client.close()
+
+
+async def write_postgres(conn: Any, items: list[Item], catalog: str) -> None:
+    rows = [(i.item_id, catalog, i.title, i.brand, i.model, i.color, i.category, i.ram_gb, i.storage_gb,
+             i.price_inr, i.original_price_inr, i.discount_pct, i.rating, i.price_band, i.group_id,
+             json.dumps(i.attrs)) for i in items]
+    async with conn.transaction():
+        await conn.executemany(
+            """INSERT INTO items (item_id, catalog, title, brand, model, color, category, ram_gb, storage_gb,
+                   price_inr, original_price_inr, discount_pct, rating, price_band, group_id, attrs)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb)
+               ON CONFLICT (item_id) DO UPDATE SET catalog=EXCLUDED.catalog, title=EXCLUDED.title,
+                   brand=EXCLUDED.brand, model=EXCLUDED.model, color=EXCLUDED.color,
+                   category=EXCLUDED.category, ram_gb=EXCLUDED.ram_gb, storage_gb=EXCLUDED.storage_gb,
+                   price_inr=EXCLUDED.price_inr, original_price_inr=EXCLUDED.original_price_inr,
+                   discount_pct=EXCLUDED.discount_pct, rating=EXCLUDED.rating, price_band=EXCLUDED.price_band,
+                   group_id=EXCLUDED.group_id, attrs=EXCLUDED.attrs, updated_at=now()""", rows)
+        await conn.execute("DELETE FROM items WHERE catalog = $1 AND NOT (item_id = ANY($2::text[]))",
+                           catalog, [i.item_id for i in items])
+
+
+async def write_redis(settings: PipelineSettings, items: list[Item]) -> None:
+    client = rd.create_redis(settings)
+    try:
+        old = set(await client.zrange(rd.CATALOG_BY_RATING_KEY, 0, -1))
+        new = {i.item_id for i in items}
+        pipe = client.pipeline(transaction=False)
+        for n, item in enumerate(items, start=1):
+            pipe.hset(rd.item_key(item.item_id), mapping={
+                "json": item.model_dump_json(), "brand": item.brand, "category": item.category,
+                "group_id": item.group_id})
+            pipe.zadd(rd.CATALOG_BY_RATING_KEY, {item.item_id: item.rating or 0.0})
+            if n % 1000 == 0:
+                await pipe.execute()
+        stale = sorted(old - new)
+        if stale:
+            pipe.zrem(rd.CATALOG_BY_RATING_KEY, *stale)
+            pipe.delete(*[rd.item_key(i) for i in stale])
+        await pipe.execute()
+    finally:
+        await client.aclose()
+
+
+async def redis_has_catalog(settings: PipelineSettings, items_expected: int) -> bool:
+    client = rd.create_redis(settings)
+    try:
+        return int(await client.zcard(rd.CATALOG_BY_RATING_KEY)) >= items_expected
+    finally:
+        await client.aclose()
+
+
+async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapping, *,
+                     if_changed: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    fingerprint = file_fingerprint(path, mapping)
+    pool = await pg.create_pool(settings, migrate=True)
+    try:
+        async with pool.acquire() as conn:
+            state = await conn.fetchrow(
+                "SELECT fingerprint, embedding_model, item_count, report FROM catalog_state WHERE catalog = $1",
+                mapping.catalog)
+            if if_changed and state and state["fingerprint"] == fingerprint and \
+                    state["embedding_model"] == settings.embedding_model and \
+                    milvus_count(settings, mapping.catalog) == state["item_count"]:
+                report = json.loads(state["report"])
+                if await redis_has_catalog(settings, state["item_count"]):
+                    return {"status": "unchanged", "catalog": mapping.catalog, **_summary(report)}
+                items = [Item.model_validate_json(r["j"]) for r in await conn.fetch(
+                    """SELECT json_build_object('item_id', item_id, 'title', title, 'brand', brand,
+                           'model', model, 'color', color, 'category', category, 'ram_gb', ram_gb,
+                           'storage_gb', storage_gb, 'price_inr', price_inr,
+                           'original_price_inr', original_price_inr, 'discount_pct', discount_pct,
+                           'rating', rating, 'price_band', price_band, 'group_id', group_id,
+                           'attrs', attrs)::text AS j FROM items WHERE catalog = $1 ORDER BY item_id""",
+                    mapping.catalog)]
+                await write_redis(settings, items)
+                return {"status": "redis_restored", "catalog": mapping.catalog, **_summary(report)}
+
+            normalised: Normalised = normalise(read_rows(path), mapping)
+            items = normalised.items
+            if not items:
+                raise SystemExit(f"no usable rows in {path}")
+            report = normalised.report()
+            embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+            t = time.perf_counter()
+            vectors = embedder.encode_documents([search_text(i) for i in items])
+            report["embed_s"] = round(time.perf_counter() - t, 1)
+            write_milvus(settings, items, vectors, mapping.catalog)
+            bm25 = Bm25sIndex.build([tokenize(search_text(i)) for i in items])
+            await write_postgres(conn, items, mapping.catalog)
+            await write_redis(settings, items)
+            report["seconds"] = round(time.perf_counter() - started, 1)
+            await conn.execute(
+                """INSERT INTO catalog_state (catalog, fingerprint, embedding_model, embedding_dim, item_count,
+                       bm25_index, report, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now())
+                   ON CONFLICT (catalog) DO UPDATE SET fingerprint=EXCLUDED.fingerprint,
+                       embedding_model=EXCLUDED.embedding_model, embedding_dim=EXCLUDED.embedding_dim,
+                       item_count=EXCLUDED.item_count, bm25_index=EXCLUDED.bm25_index,
+                       report=EXCLUDED.report, updated_at=now()""",
+                mapping.catalog, fingerprint, settings.embedding_model, int(vectors.shape[1]), len(items),
+                bm25.to_bytes(), json.dumps(report))
+            return {"status": "loaded", "catalog": mapping.catalog, **report}
+    finally:
+        await pool.close()
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("rows_read", "items", "rows_rejected", "rejected_by_reason", "duplicates", "groups")
+    return {k: report[k] for k in keys if k in report}
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = PipelineSettings()
+    path = Path(args.catalog) if args.catalog else settings.resolved_catalog_path()
+    mapping = ColumnMapping.from_file(Path(args.mapping)) if args.mapping else FLIPKART
+    if not path.is_file():
+        print(f"catalog file not found: {path}", file=sys.stderr)
+        return 2
+    result = asyncio.run(run_ingest(settings, path, mapping, if_changed=args.if_changed))
+    result.pop("rejected", None) if not args.verbose else None
+    print(json.dumps(result, indent=None if not args.verbose else 2, default=str))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("ingest", help="load a catalog into Postgres, Milvus, BM25 and Redis")
+    parser.add_argument("--catalog", help="CSV or JSONL file (default: PICKWISE_CATALOG_PATH or the Flipkart CSV)")
+    parser.add_argument("--mapping", help="JSON column mapping for another catalog (see catalog.ColumnMapping)")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="skip when the file fingerprint and embedding model match the last load")
+    parser.add_argument("--verbose", action="store_true", help="print the full report incl. rejected rows")
+    parser.set_defaults(func=run)
