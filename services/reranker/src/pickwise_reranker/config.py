@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pickwise_common.settings import RedisSettings, ServiceSettings
+from pydantic import Field
+
+from pickwise_common.settings import REPO_ROOT, RedisSettings, ServiceSettings
+
+
+def default_ranker_dir() -> Path:
+    return REPO_ROOT / "models" / "ranker"
 
 
 class RerankerSettings(ServiceSettings, RedisSettings):
     service_name: str = "reranker"
     port: int = 8002
-    reranker_model: str | None = None
-    ranker_model_path: Path | None = None
+    # a local directory or a Hugging Face repo id already in the local cache (never downloaded);
+    # "none" (or empty) turns the cross-encoder stage off
+    reranker_model: str | None = "BAAI/bge-reranker-base"
+    reranker_max_length: int = Field(default=256, ge=16, le=2048)
+    reranker_batch_size: int = Field(default=32, ge=1, le=512)
+    # base = (1 - w) * ranker + w * cross-encoder when both stages are present
+    reranker_cross_encoder_weight: float = Field(default=0.5, ge=0, le=1)
+    ranker_model_dir: Path = Field(default_factory=default_ranker_dir)
+    boost_click_weight: float = Field(default=0.5, ge=0)
+    boost_affinity_weight: float = Field(default=0.2, ge=0)
+    boost_popularity_weight: float = Field(default=0.3, ge=0)
+    boost_cap: float = Field(default=3.0, ge=1)
+    affinity_half_life_h: float = Field(default=24.0, gt=0)

@@ -1,0 +1,171 @@
+"""Features of the learned ranker, one row per candidate: the same pure function serves training
+(``pickwise-pipeline train-ranker``) and serving (the reranker), so the two can never drift apart.
+
+A row depends on the candidate, the other candidates of the same query (per-query normalisation, ranks)
+and the parsed constraints. Missing values are ``nan`` (LightGBM treats them as missing); a constraint
+the query did not set is ``nan`` too, so "not asked" differs from "violated" (0) and "holds" (1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pickwise_common.schemas import Candidate, Constraints, Item
+
+NAN = float("nan")
+
+# constraint dimension -> the Candidate.satisfies keys a retriever may use for it
+CONSTRAINT_KEYS: dict[str, tuple[str, ...]] = {
+    "brand": ("brands", "brand"),
+    "price_min": ("price_min_inr", "price_min", "price"),
+    "price_max": ("price_max_inr", "price_max", "price"),
+    "ram": ("ram_gb_min", "ram_gb_max", "ram_gb", "ram"),
+    "storage": ("storage_gb_min", "storage_gb_max", "storage_gb", "storage"),
+    "rating": ("rating_min", "rating"),
+    "discount": ("discount_pct_min", "discount_pct", "discount"),
+    "price_band": ("price_bands", "price_band", "band"),
+    "feature_phone": ("feature_phone",),
+    "color": ("colors", "color"),
+}
+SORT_INTENTS = ("relevance", "price_asc", "price_desc", "rating_desc")
+BAND_ORDINAL = {"budget": 0.0, "mid": 1.0, "premium": 2.0, "flagship": 3.0}
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "bm25", "bm25_norm", "dense", "dense_norm", "fused", "fused_norm", "retrieval_rank_frac",
+    *(f"sat_{dim}" for dim in CONSTRAINT_KEYS),
+    "sat_fraction", "sat_all", "n_constraints",
+    "rating", "rating_norm", "discount_pct", "log_price", "price_pct_in_candidates", "price_pos_in_range",
+    "price_band", "popularity", "popularity_norm",
+    *(f"sort_{intent}" for intent in SORT_INTENTS),
+)
+
+
+def _minmax(values: Sequence[float | None]) -> list[float]:
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    if not present:
+        return [NAN] * len(values)
+    lo, hi = min(present), max(present)
+    span = hi - lo
+    out = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(NAN)
+        else:
+            out.append(1.0 if span == 0 else (v - lo) / span)
+    return out
+
+
+def _is_feature_phone(item: Item) -> bool:
+    ram = item.ram_gb
+    return ram is not None and ram < 1.0
+
+
+def constraint_holds(dim: str, item: Item, parsed: Constraints) -> bool | None:
+    """Whether one constraint dimension holds for an item; None when the constraint is not set."""
+    if dim == "brand":
+        if not parsed.brands:
+            return None
+        return item.brand.strip().lower() in {b.strip().lower() for b in parsed.brands}
+    if dim == "price_min":
+        return None if parsed.price_min_inr is None else item.price_inr >= parsed.price_min_inr
+    if dim == "price_max":
+        return None if parsed.price_max_inr is None else item.price_inr <= parsed.price_max_inr
+    if dim == "ram":
+        return _range_holds(item.ram_gb, parsed.ram_gb_min, parsed.ram_gb_max)
+    if dim == "storage":
+        return _range_holds(item.storage_gb, parsed.storage_gb_min, parsed.storage_gb_max)
+    if dim == "rating":
+        if parsed.rating_min is None:
+            return None
+        return item.rating is not None and item.rating >= parsed.rating_min
+    if dim == "discount":
+        if parsed.discount_pct_min is None:
+            return None
+        return item.discount_pct is not None and item.discount_pct >= parsed.discount_pct_min
+    if dim == "price_band":
+        return None if not parsed.price_bands else item.price_band in parsed.price_bands
+    if dim == "feature_phone":
+        return None if parsed.feature_phone is None else _is_feature_phone(item) == parsed.feature_phone
+    if dim == "color":
+        if not parsed.colors:
+            return None
+        color = (item.color or "").lower()
+        return any(c.strip().lower() in color for c in parsed.colors)
+    raise ValueError(f"unknown constraint dimension {dim!r}")
+
+
+def _range_holds(value: float | None, lo: float | None, hi: float | None) -> bool | None:
+    if lo is None and hi is None:
+        return None
+    if value is None:
+        return False
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def satisfaction(candidate: Candidate, parsed: Constraints) -> dict[str, bool | None]:
+    """Per dimension: the retriever's verdict when it gave one (any of the dimension's keys; all must
+    hold), else computed from the item; None when the query did not constrain that dimension."""
+    out: dict[str, bool | None] = {}
+    for dim, keys in CONSTRAINT_KEYS.items():
+        computed = constraint_holds(dim, candidate.item, parsed)
+        if computed is None:
+            out[dim] = None
+            continue
+        given = [candidate.satisfies[k] for k in keys if k in candidate.satisfies]
+        out[dim] = all(given) if given else computed
+    return out
+
+
+def _num(value: float | None) -> float:
+    return NAN if value is None else float(value)
+
+
+def extract_features(candidates: Sequence[Candidate], parsed: Constraints | None) -> list[list[float]]:
+    """One row of ``len(FEATURE_NAMES)`` floats per candidate, in the order given (retrieval order)."""
+    parsed = parsed or Constraints()
+    n = len(candidates)
+    if n == 0:
+        return []
+    bm25 = [c.bm25_score for c in candidates]
+    dense = [c.dense_score for c in candidates]
+    fused = [c.fused_score for c in candidates]
+    ratings = [c.item.rating for c in candidates]
+    pops = [c.popularity for c in candidates]
+    bm25_n, dense_n, fused_n = _minmax(bm25), _minmax(dense), _minmax(fused)
+    rating_n, pop_n = _minmax(ratings), _minmax(pops)
+    prices = [c.item.price_inr for c in candidates]
+    order = sorted(range(n), key=lambda i: prices[i])
+    price_pct = [0.0] * n
+    for position, index in enumerate(order):
+        price_pct[index] = position / (n - 1) if n > 1 else 0.5
+    lo, hi = parsed.price_min_inr, parsed.price_max_inr
+    n_constraints = 0.0
+    rows: list[list[float]] = []
+    for i, cand in enumerate(candidates):
+        sat = satisfaction(cand, parsed)
+        asked = [v for v in sat.values() if v is not None]
+        n_constraints = float(len(asked))
+        if lo is not None and hi is not None and hi > lo:
+            pos_in_range = (cand.item.price_inr - lo) / (hi - lo)
+        elif hi is not None and hi > 0:
+            pos_in_range = cand.item.price_inr / hi
+        elif lo is not None and lo > 0:
+            pos_in_range = cand.item.price_inr / lo
+        else:
+            pos_in_range = NAN
+        row = [
+            _num(bm25[i]), bm25_n[i], _num(dense[i]), dense_n[i], float(fused[i]), fused_n[i],
+            i / (n - 1) if n > 1 else 0.0,
+            *(NAN if sat[dim] is None else float(sat[dim]) for dim in CONSTRAINT_KEYS),
+            (sum(asked) / len(asked)) if asked else NAN,
+            float(all(asked)) if asked else NAN,
+            n_constraints,
+            _num(cand.item.rating), rating_n[i], _num(cand.item.discount_pct),
+            math.log1p(max(cand.item.price_inr, 0.0)), price_pct[i], pos_in_range,
+            BAND_ORDINAL.get(cand.item.price_band, NAN),
+            _num(pops[i]), pop_n[i],
+            *(float(parsed.sort == intent) for intent in SORT_INTENTS),
+        ]
+        rows.append(row)
+    return rows

@@ -1,0 +1,42 @@
+"""Routes of the reranker: thin translation between HTTP and the ranking pipeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+
+from pickwise_common.app import require_admin_key
+from pickwise_common.schemas import RerankRequest, RerankResponse
+from pickwise_reranker.config import RerankerSettings
+from pickwise_reranker.models import reload_models
+from pickwise_reranker.ranking import Reranker
+
+router = APIRouter()
+
+
+def get_settings(request: Request) -> RerankerSettings:
+    return request.app.state.settings
+
+
+def get_reranker(request: Request) -> Reranker:
+    return request.app.state.reranker
+
+
+SettingsDep = Annotated[RerankerSettings, Depends(get_settings)]
+RerankerDep = Annotated[Reranker, Depends(get_reranker)]
+
+
+@router.post("/v1/rerank", response_model=RerankResponse, tags=["rerank"],
+             summary="Order retrieval candidates: cross-encoder, learned ranker, behaviour boost")
+async def rerank(body: RerankRequest, reranker: RerankerDep) -> RerankResponse:
+    return await reranker.rerank(body)
+
+
+@router.post("/v1/admin/reload", tags=["admin"], summary="Reload the newest ranker model (and cross-encoder)")
+async def reload(reranker: RerankerDep, settings: SettingsDep,
+                 x_admin_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    require_admin_key(settings, x_admin_key)
+    await reload_models(reranker, settings)
+    return {"status": "reloaded", "ranker": reranker.ranker.name if reranker.ranker else None,
+            "cross_encoder": reranker.cross_encoder.name if reranker.cross_encoder else None}
