@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 
+from pickwise_common.features import AFFINITY_HALF_LIFE_H, CLICKS_CAP, POP_HOUR_TTL_S, SEEN_TTL_S
 from pickwise_common.settings import KafkaSettings, PostgresSettings, RedisSettings, ServiceSettings
 
 
@@ -10,3 +12,14 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     service_name: str = "event-consumer"
     port: int = 8005
     consumer_group: str = "event-consumer"
+    consumer_batch_max: int = Field(default=500, ge=1, le=5000, description="messages per poll")
+    consumer_poll_ms: int = Field(default=100, ge=1, description="longest wait of one poll")
+    topic_check_interval_s: float = Field(default=2.0, gt=0,
+                                          description="how often topics are (re)created if the broker lost them")
+    seen_ttl_s: int = SEEN_TTL_S
+    pop_hour_ttl_s: int = POP_HOUR_TTL_S
+    user_features_ttl_s: int = 30 * 24 * 3600
+    clicks_cap: int = CLICKS_CAP
+    affinity_half_life_h: float = AFFINITY_HALF_LIFE_H
+    session_cache_ttl_s: int = 1800
+    session_cache_turns: int = 20

@@ -1,0 +1,211 @@
+"""The consumer loops: the main one over ``events.interactions`` + ``events.sessions`` and one per retry
+topic (each waiting until a message's due time), plus the topic keeper that re-creates topics when the
+broker comes back empty and then restarts the loops so they rejoin their groups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from pickwise_common.kafka import create_consumer, ensure_topics
+from pickwise_common.settings import KafkaSettings
+from pickwise_event_consumer.metrics import CONSUMER_LAG
+from pickwise_event_consumer.retry_policy import due_ms_of
+
+log = logging.getLogger("pickwise.event_consumer")
+
+Handler = Callable[[Sequence[ConsumerRecord]], Awaitable[Any]]
+
+
+@dataclass
+class LoopState:
+    assigned: int = 0
+    batches: int = 0
+    records: int = 0
+    errors: int = 0
+    restarts: int = 0
+    last_error: str = ""
+    lag: dict[str, int] = field(default_factory=dict)
+
+
+class ConsumerLoop:
+    """One consumer group member. Commits a batch's offsets only after ``handler`` returned for it; when
+    the handler raises, it seeks back to the batch start and tries again after a pause (effects are
+    idempotent, so a replay is harmless)."""
+
+    def __init__(self, name: str, settings: KafkaSettings, topics: Sequence[str], *, group_id: str,
+                 handler: Handler, batch_max: int = 500, poll_ms: int = 100, wait_due: bool = False,
+                 **overrides: Any) -> None:
+        self.name = name
+        self.settings = settings
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.batch_max = batch_max
+        self.poll_ms = poll_ms
+        self.wait_due = wait_due
+        self.overrides = overrides
+        self.state = LoopState()
+        self._stop = asyncio.Event()
+        self._restart = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lag_checked = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    def request_restart(self) -> None:
+        self._restart.set()
+
+    async def stop(self, timeout_s: float = 15.0) -> None:
+        """Finish the batch in hand, commit it, leave the group."""
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout_s)
+            except TimeoutError:
+                self._task.cancel()
+                log.warning("consumer %s did not stop in %.0f s; cancelled", self.name, timeout_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            self._restart.clear()
+            consumer = create_consumer(self.settings, self.topics, group_id=self.group_id,
+                                       client_id=f"{self.group_id}-{self.name}", **self.overrides)
+            try:
+                await asyncio.wait_for(consumer.start(), self.settings.kafka_request_timeout_ms / 1000 * 3)
+            except Exception as exc:  # broker down or not there yet: try again shortly
+                self._note_error(f"start: {exc!r}")
+                await _quiet_stop(consumer)
+                await self._sleep(1.0)
+                continue
+            try:
+                await self._consume(consumer)
+            except Exception as exc:  # broker lost, commit refused, ...: a fresh consumer rejoins
+                self._note_error(f"consume: {exc!r}")
+                await self._sleep(0.5)
+            finally:
+                await _quiet_stop(consumer)
+                self.state.assigned = 0
+            if not self._stop.is_set():
+                self.state.restarts += 1
+
+    def _note_error(self, message: str) -> None:
+        self.state.errors += 1
+        self.state.last_error = message[:300]
+        log.warning("consumer %s: %s", self.name, message)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stop.is_set() and not self._restart.is_set():
+            batch = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.batch_max)
+            self.state.assigned = len(consumer.assignment())
+            records = [r for part in batch.values() for r in part]
+            if records:
+                if self.wait_due and not await self._wait_until_due(records):
+                    return  # stopping: the batch was not processed, nothing is committed
+                try:
+                    await self.handler(records)
+                except Exception as exc:  # could not apply nor route: replay the batch later
+                    self._note_error(f"handler: {exc!r}")
+                    for tp, part in batch.items():
+                        consumer.seek(tp, part[0].offset)
+                    await self._sleep(1.0)
+                    continue
+                await consumer.commit({tp: part[-1].offset + 1 for tp, part in batch.items()})
+                self.state.batches += 1
+                self.state.records += len(records)
+            await self._update_lag(consumer)
+
+    async def _wait_until_due(self, records: Sequence[ConsumerRecord]) -> bool:
+        """Retry topics: hold the batch until its latest due time (stages delay by fixed amounts, so the
+        records of one poll are due close together). False when asked to stop meanwhile."""
+        due_ms = max(due_ms_of(r.headers) for r in records)
+        wait_s = due_ms / 1000 - time.time()
+        if wait_s > 0:
+            await self._sleep(wait_s)
+        return not self._stop.is_set()
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer, every_s: float = 1.0) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < every_s:
+            return
+        self._lag_checked = now
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            position = await consumer.position(tp)
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
+        for topic in self.topics:
+            CONSUMER_LAG.labels(self.group_id, topic).set(lag.get(topic, 0))
+        self.state.lag = lag
+
+
+async def _quiet_stop(consumer: AIOKafkaConsumer) -> None:
+    try:
+        await asyncio.wait_for(consumer.stop(), 5)
+    except Exception as exc:  # stopping against a dead broker may fail; the next consumer starts fresh
+        log.debug("consumer stop: %r", exc)
+
+
+class TopicKeeper:
+    """Creates the topics at start and whenever the broker has lost them (the embedded broker keeps
+    nothing across a restart); after a re-creation the consumer loops restart to rejoin their groups."""
+
+    def __init__(self, settings: KafkaSettings, topics: Sequence[str], loops: Sequence[ConsumerLoop], *,
+                 interval_s: float) -> None:
+        self.settings = settings
+        self.topics = list(topics)
+        self.loops = list(loops)
+        self.interval_s = interval_s
+        self.ok = False
+        self.recreations = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def check(self) -> list[str]:
+        created = await ensure_topics(self.settings, self.topics, timeout_s=3.0)
+        if created:
+            self.recreations += 1
+            log.warning("broker had lost topics %s: re-created; restarting consumers", created)
+            for loop in self.loops:
+                loop.request_restart()
+        self.ok = True
+        return created
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="topic-keeper")
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.check()
+            except Exception as exc:  # broker unreachable: keep checking
+                self.ok = False
+                log.info("topic check failed: %r", exc)
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 5)
+            except TimeoutError:
+                self._task.cancel()
