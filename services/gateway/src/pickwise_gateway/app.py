@@ -1,29 +1,66 @@
-"""gateway service: wiring only (routes in api.py, domain logic in plain modules)."""
+"""gateway service: wiring only (routes in api.py, orchestration in recommendation.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware import Middleware
 
 from pickwise_common import resources
 from pickwise_common.app import service_app
-
+from pickwise_gateway import api, web
+from pickwise_gateway.auth import ApiKeyMiddleware
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.rate_limit import TokenBucketLimiter
+from pickwise_gateway.recommendation import Recommender
+from pickwise_gateway.session_events import SessionEventPublisher
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
+        producer = await stack.enter_async_context(
             resources.kafka_producer(app, settings, service="gateway", required=False))
-        await stack.enter_async_context(resources.service_clients(
+        clients = await stack.enter_async_context(resources.service_clients(
             app, settings, caller="gateway", targets=("retriever", "reranker", "generator", "session")))
+        # Redis only serves the popularity fallback: optional for readiness
+        redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
+        app.state.recommender = Recommender(settings, clients, redis)
+        publisher = app.state.session_events = SessionEventPublisher(producer)
+        stack.push_async_callback(publisher.drain)
         yield
+
+
+def _openapi_with_api_key(app: FastAPI) -> dict[str, Any]:
+    """Declare the X-API-Key scheme on every /v1 operation (the check itself is ApiKeyMiddleware)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"ApiKeyAuth": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    return service_app("gateway", settings, lifespan=lifespan, description="Public REST API, web page, auth, orchestration and event publishing.")
+    app = service_app("gateway", settings, lifespan=lifespan,
+                      description="Public REST API of Pickwise: recommendations, search, catalog reads, events. "
+                                  "Every `/v1/*` call needs an `X-API-Key` header.")
+    limiter = TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    # innermost (after request ids, metrics and tracing), so a rejected call still carries its request id
+    app.user_middleware.append(Middleware(ApiKeyMiddleware, api_keys=settings.api_keys, limiter=limiter))
+    app.state.rate_limiter = limiter
+    app.include_router(api.router)
+    # event path routers (events_api.py, feed.py) are included here, one line each
+    web.mount(app)
+    app.openapi = lambda: _openapi_with_api_key(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,94 @@
+"""The gateway's public routes: recommendations, search, and the catalog reads proxied to the retriever."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from pickwise_common.http import DownstreamError
+from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody
+from pickwise_common.telemetry import request_id_var
+from pickwise_gateway import variants
+from pickwise_gateway.deps import PublisherDep, RecommenderDep, RetrieverDep, SettingsDep
+from pickwise_gateway.models import MAX_K, RecommendationRequest, RecommendationResponse
+
+router = APIRouter(prefix="/v1")
+
+ID_PATTERN = r"^[A-Za-z0-9._:@\-]+$"
+ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="catalog item id")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
+    422: {"model": ErrorBody, "description": "invalid input; `error.fields` names each offending field"},
+    429: {"model": ErrorBody, "description": "rate limit of this API key exceeded (see Retry-After)"},
+    503: {"model": ErrorBody, "description": "a dependency the answer cannot live without is down"},
+}
+
+
+def _request_id() -> str:
+    return request_id_var.get() or ""
+
+
+@router.post("/recommendations", response_model=RecommendationResponse, tags=["recommendations"],
+             summary="Ranked products with a grounded answer", responses=ERRORS)
+async def recommendations(body: RecommendationRequest, recommender: RecommenderDep, settings: SettingsDep,
+                          publisher: PublisherDep) -> RecommendationResponse:
+    """Session history → retrieval → reranking → grounded answer, each hop inside its time budget.
+    When a hop fails the response is still 200, with `degraded: true` and the reasons."""
+    request_id = _request_id()
+    variant = variants.variant_for(settings, user_id=body.user_id, session_id=body.session_id,
+                                   request_id=request_id)
+    response = await recommender.recommend(body, request_id=request_id, variant=variant)
+    publisher.publish(body, response)
+    return response
+
+
+@router.get("/search", response_model=RecommendationResponse, tags=["recommendations"],
+            summary="Ranked products, no generated answer", responses=ERRORS)
+async def search(
+    recommender: RecommenderDep, settings: SettingsDep, publisher: PublisherDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="free-text query",
+                            examples=["samsung 8gb ram under 20k"])],
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
+    session_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
+) -> RecommendationResponse:
+    body = RecommendationRequest(query=q, k=k, user_id=user_id, session_id=session_id, generate=False)
+    request_id = _request_id()
+    variant = variants.variant_for(settings, user_id=user_id, session_id=session_id, request_id=request_id)
+    response = await recommender.recommend(body, request_id=request_id, variant=variant, endpoint="search")
+    publisher.publish(body, response)
+    return response
+
+
+async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONResponse:
+    """GET from the retriever, passing its JSON (and its 4xx statuses) through unchanged."""
+    try:
+        response = await retriever.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+    except DownstreamError as exc:
+        return JSONResponse(exc.body if isinstance(exc.body, dict) else {"error": {"code": "http_error",
+                            "message": str(exc.body), "fields": [], "request_id": _request_id()}},
+                            status_code=exc.status_code)
+    return JSONResponse(response.json(), status_code=response.status_code)
+
+
+@router.get("/items/{item_id}", tags=["catalog"], summary="One catalog item",
+            responses={404: {"model": ErrorBody, "description": "no such item"}, **ERRORS})
+async def item(item_id: ItemId, retriever: RetrieverDep) -> JSONResponse:
+    return await _proxy(retriever, f"/v1/items/{item_id}", {})
+
+
+@router.get("/items/{item_id}/similar", tags=["catalog"], summary="Items similar to one item",
+            responses={404: {"model": ErrorBody, "description": "no such item"}, **ERRORS})
+async def similar(item_id: ItemId, retriever: RetrieverDep,
+                  k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
+    return await _proxy(retriever, f"/v1/items/{item_id}/similar", {"k": k})
+
+
+@router.get("/popular", tags=["catalog"], summary="Most popular items", responses=ERRORS)
+async def popular(request: Request, retriever: RetrieverDep,
+                  k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
+    params: dict[str, Any] = dict(request.query_params)
+    params["k"] = k
+    return await _proxy(retriever, "/v1/popular", params)

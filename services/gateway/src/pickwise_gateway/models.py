@@ -1,0 +1,93 @@
+"""The gateway's public wire models (``/v1/recommendations``, ``/v1/search``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pickwise_common.schemas import MAX_QUERY_CHARS, Answer, BoostDetail, Constraints, Id, PriceBand
+
+MAX_K = 50
+
+DegradationReason = Literal["session_unavailable", "retriever_unavailable", "reranker_unavailable",
+                            "features_unavailable", "generator_unavailable", "llm_offline"]
+
+
+class RecommendationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"query": "samsung phone with 8gb ram under 20k", "user_id": "u-42", "session_id": "s-42", "k": 5},
+        {"query": "best camera phone", "k": 10, "filters": {"brands": ["apple"], "price_max_inr": 80000},
+         "generate": False, "explain": True},
+    ]})
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="free-text shopper query")
+    user_id: Id | None = Field(default=None, description="stable shopper id (personalisation, A/B bucket)")
+    session_id: Id | None = Field(default=None, description="conversation id (history, session events)")
+    k: int = Field(default=10, ge=1, le=MAX_K, description="number of items to return")
+    filters: Constraints | None = Field(default=None, description="explicit filters, merged with the parsed ones")
+    generate: bool = Field(default=True, description="ask the generator for a grounded answer")
+    explain: bool = Field(default=False, description="per-item score breakdown and behaviour boost")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be blank")
+        return value
+
+
+class Scores(BaseModel):
+    bm25: float | None = None
+    dense: float | None = None
+    fused: float | None = None
+    cross_encoder: float | None = None
+    ranker: float | None = None
+    base: float | None = None
+    popularity: float | None = None
+
+
+class ResultItem(BaseModel):
+    item_id: str
+    title: str
+    brand: str
+    model: str
+    color: str | None = None
+    ram_gb: float | None = None
+    storage_gb: float | None = None
+    price_inr: float
+    original_price_inr: float | None = None
+    discount_pct: float | None = None
+    rating: float | None = None
+    price_band: PriceBand
+    variant_ids: list[str] = Field(default_factory=list, description="other colours of the same model")
+    score: float
+    rank: int = Field(ge=1)
+    scores: Scores | None = Field(default=None, description="present when explain: true")
+    boost: BoostDetail | None = Field(default=None, description="present when explain: true")
+
+
+class RecommendationResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "request_id": "5f0c0d1e2b3a4c5d6e7f8a9b0c1d2e3f", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "items": [{"item_id": "MOBG6VF5SMXPNQHG", "title": "SAMSUNG Galaxy M33 5G (Emerald Brown, 128 GB)",
+                   "brand": "samsung", "model": "galaxy m33 5g", "color": "emerald brown", "ram_gb": 8,
+                   "storage_gb": 128, "price_inr": 18999, "original_price_inr": 24999, "discount_pct": 24,
+                   "rating": 4.2, "price_band": "mid", "variant_ids": [], "score": 0.91, "rank": 1}],
+        "parsed": {"brands": ["samsung"], "price_max_inr": 20000, "ram_gb_min": 8},
+        "answer": {"summary": "The Galaxy M33 5G fits: 8 GB RAM at ₹18,999.",
+                   "picks": [{"item_id": "MOBG6VF5SMXPNQHG", "why": "8 GB RAM, 128 GB, ₹18,999"}],
+                   "provider": "template", "fallback_reasons": ["no_llm_key"]},
+        "variant": "A", "degraded": True, "degradation_reasons": ["llm_offline"],
+        "timings_ms": {"session": 2.1, "retrieve": 31.5, "rerank": 12.0, "generate": 3.2, "total": 51.0}}]})
+
+    request_id: str
+    trace_id: str | None = None
+    query: str
+    items: list[ResultItem]
+    parsed: Constraints
+    answer: Answer | None = None
+    variant: str
+    degraded: bool
+    degradation_reasons: list[DegradationReason]
+    timings_ms: dict[str, float]

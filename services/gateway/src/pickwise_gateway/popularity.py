@@ -1,0 +1,116 @@
+"""Popularity fallback read straight from Redis when the retriever cannot answer (DESIGN §5):
+the last 24 hourly counters, then the last 7 days, then all-time, then the catalog's rating order.
+Item metadata comes from the hashes ``item:<id>`` (field ``json``) that ingest writes."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from pickwise_common import redis as rd
+from pickwise_common.schemas import Constraints, Item
+
+log = logging.getLogger("pickwise.gateway.popularity")
+
+CATALOG_BY_RATING_KEY = "catalog:by_rating"
+ITEM_JSON_FIELD = "json"
+PER_KEY_TOP = 200
+
+
+def hour_keys(now: datetime, hours: int) -> list[str]:
+    """``pop:h:<yyyymmddhh>`` for the current hour and the ``hours - 1`` before it."""
+    return [rd.popularity_hour_key(now - timedelta(hours=h)) for h in range(hours)]
+
+
+def matches(item: Item, filters: Constraints | None) -> bool:
+    """Whether an item satisfies explicit filters (the fallback has no query understanding)."""
+    if filters is None:
+        return True
+    f = filters
+    checks = (
+        not f.brands or item.brand.lower() in {b.lower() for b in f.brands},
+        f.price_min_inr is None or item.price_inr >= f.price_min_inr,
+        f.price_max_inr is None or item.price_inr <= f.price_max_inr,
+        f.ram_gb_min is None or (item.ram_gb is not None and item.ram_gb >= f.ram_gb_min),
+        f.ram_gb_max is None or (item.ram_gb is not None and item.ram_gb <= f.ram_gb_max),
+        f.storage_gb_min is None or (item.storage_gb is not None and item.storage_gb >= f.storage_gb_min),
+        f.storage_gb_max is None or (item.storage_gb is not None and item.storage_gb <= f.storage_gb_max),
+        f.rating_min is None or (item.rating is not None and item.rating >= f.rating_min),
+        f.discount_pct_min is None or (item.discount_pct is not None and item.discount_pct >= f.discount_pct_min),
+        not f.price_bands or item.price_band in f.price_bands,
+        not f.colors or (item.color or "").lower() in {c.lower() for c in f.colors},
+    )
+    return all(checks)
+
+
+async def _summed(redis: Any, keys: list[str]) -> list[tuple[str, float]]:
+    """Top ids over several sorted sets, scores summed, best first."""
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.zrevrange(key, 0, PER_KEY_TOP - 1, withscores=True)
+    totals: dict[str, float] = defaultdict(float)
+    for rows in await pipe.execute():
+        for member, score in rows or []:
+            totals[member] += float(score)
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+async def load_items(redis: Any, item_ids: list[str]) -> dict[str, Item]:
+    if not item_ids:
+        return {}
+    pipe = redis.pipeline(transaction=False)
+    for item_id in item_ids:
+        pipe.hget(rd.item_key(item_id), ITEM_JSON_FIELD)
+    items: dict[str, Item] = {}
+    for item_id, raw in zip(item_ids, await pipe.execute(), strict=True):
+        if raw is None:
+            continue
+        try:
+            items[item_id] = Item.model_validate_json(raw)
+        except ValidationError as exc:
+            log.warning("item %s in Redis is not a valid item: %s", item_id, exc.errors()[:1])
+    return items
+
+
+async def popular_items(redis: Any, k: int, *, filters: Constraints | None = None,
+                        now: datetime | None = None) -> tuple[list[tuple[Item, float]], str]:
+    """Up to ``k`` items, most popular first, each with its popularity normalised within its tier (0..1),
+    and the tier that supplied the first.
+
+    Tiers are walked in order and later tiers only fill what earlier ones left, so a quiet last day
+    still yields a full list."""
+    now = now or datetime.now(UTC)
+    tiers: list[tuple[str, list[str]]] = [
+        ("24h", hour_keys(now, 24)),
+        ("7d", hour_keys(now, 24 * 7)),
+        ("all", [rd.POPULARITY_ALL_KEY]),
+        ("rating", [CATALOG_BY_RATING_KEY]),
+    ]
+    chosen: list[tuple[Item, float]] = []
+    seen: set[str] = set()
+    first_tier = "none"
+    for tier, keys in tiers:
+        ranked = [(i, s) for i, s in await _summed(redis, keys) if i not in seen]
+        if not ranked:
+            continue
+        items = await load_items(redis, [i for i, _ in ranked])
+        top = ranked[0][1] or 1.0
+        added = False
+        for item_id, score in ranked:
+            seen.add(item_id)
+            item = items.get(item_id)
+            if item is None or not matches(item, filters):
+                continue
+            chosen.append((item, round(score / top if top > 0 else 0.0, 6)))
+            added = True
+            if len(chosen) >= k:
+                break
+        if added and first_tier == "none":
+            first_tier = tier
+        if len(chosen) >= k:
+            break
+    return chosen, first_tier

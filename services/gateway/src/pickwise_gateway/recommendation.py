@@ -1,0 +1,304 @@
+"""The request path of ``POST /v1/recommendations`` (DESIGN §3, §5): session → retriever → reranker →
+generator, each hop with its own time budget inside a total budget, and a degraded answer (with the
+reason) whenever a hop the answer can live without fails."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from pickwise_common.errors import DependencyUnavailable, InvalidInput, NotFound
+from pickwise_common.http import DownstreamError, ServiceClient
+from pickwise_common.metrics import DEGRADATIONS
+from pickwise_common.schemas import (
+    Answer,
+    Candidate,
+    Constraints,
+    GenerateRequest,
+    Item,
+    RankedItem,
+    RerankRequest,
+    RerankResponse,
+    RetrieveRequest,
+    RetrieveResponse,
+    Turn,
+)
+from pickwise_common.telemetry import current_trace_id, stage
+from pickwise_gateway import answer as answers
+from pickwise_gateway import popularity
+from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.models import RecommendationRequest, RecommendationResponse, ResultItem, Scores
+from pickwise_gateway.variants import Variant
+
+log = logging.getLogger("pickwise.gateway.recommendation")
+
+RESPONSES = Counter("pickwise_gateway_recommendations_total", "Recommendation/search responses served",
+                    ["endpoint", "variant", "degraded"])
+DROPPED_CITATIONS = Counter("pickwise_gateway_dropped_citations_total",
+                            "Picks in a generated answer that cited an item not in the result list")
+
+HISTORY_TURNS = 5
+# what a hop leaves for the hops after it when the total budget runs short
+RESERVE_AFTER_RETRIEVE_MS = 150.0
+# failures of a downstream that the answer can live without
+UNAVAILABLE = (DependencyUnavailable, DownstreamError, ValidationError, ValueError)
+
+
+class Budget:
+    """The total time budget of one request; each hop gets ``min(its own budget, what is left)``."""
+
+    def __init__(self, total_ms: float, *, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.deadline = clock() + total_ms / 1000.0
+
+    def remaining_ms(self) -> float:
+        return max(0.0, (self.deadline - self.clock()) * 1000.0)
+
+    def hop_ms(self, hop_budget_ms: float, *, reserve_ms: float = 0.0) -> float:
+        return max(0.0, min(hop_budget_ms, self.remaining_ms() - reserve_ms))
+
+
+@dataclass
+class Outcome:
+    """What the orchestration produced, before it becomes the wire response."""
+
+    items: list[ResultItem]
+    parsed: Constraints
+    answer: Answer | None
+    reasons: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    history: list[Turn] = field(default_factory=list)
+    index: dict[str, Item] = field(default_factory=dict)  # full items by id, for the generator
+
+    def degrade(self, reason: str) -> None:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+            DEGRADATIONS.labels("gateway", reason).inc()
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 2)
+
+
+def result_item(item: Item, *, score: float, rank: int, variant_ids: list[str], explain: bool,
+                scores: Scores | None = None, ranked: RankedItem | None = None) -> ResultItem:
+    return ResultItem(
+        item_id=item.item_id, title=item.title, brand=item.brand, model=item.model, color=item.color,
+        ram_gb=item.ram_gb, storage_gb=item.storage_gb, price_inr=item.price_inr,
+        original_price_inr=item.original_price_inr, discount_pct=item.discount_pct, rating=item.rating,
+        price_band=item.price_band, variant_ids=variant_ids, score=round(score, 6), rank=rank,
+        scores=scores if explain else None, boost=ranked.boost if (explain and ranked is not None) else None)
+
+
+def _candidate_scores(candidate: Candidate) -> Scores:
+    return Scores(bm25=candidate.bm25_score, dense=candidate.dense_score, fused=candidate.fused_score,
+                  popularity=candidate.popularity)
+
+
+class Recommender:
+    def __init__(self, settings: GatewaySettings, clients: dict[str, ServiceClient], redis: Any | None) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.redis = redis
+
+    async def recommend(self, request: RecommendationRequest, *, request_id: str, variant: Variant,
+                        endpoint: str = "recommendations") -> RecommendationResponse:
+        budget = Budget(self.settings.total_budget_ms)
+        started = time.perf_counter()
+        outcome = Outcome(items=[], parsed=request.filters or Constraints(), answer=None)
+
+        previous = await self._session(request, budget, outcome)
+        retrieved = await self._retrieve(request, variant, previous, budget, outcome)
+        if retrieved is not None:
+            outcome.parsed = retrieved.parsed
+            outcome.index.update({c.item.item_id: c.item for c in retrieved.candidates})
+            await self._rerank(request, retrieved, budget, outcome)
+        if request.generate:
+            await self._generate(request, budget, outcome)
+
+        outcome.timings_ms["total"] = _ms(started)
+        RESPONSES.labels(endpoint, variant.name, str(bool(outcome.reasons)).lower()).inc()
+        return RecommendationResponse(
+            request_id=request_id, trace_id=current_trace_id(), query=request.query, items=outcome.items,
+            parsed=outcome.parsed, answer=outcome.answer, variant=variant.name, degraded=bool(outcome.reasons),
+            degradation_reasons=outcome.reasons, timings_ms=outcome.timings_ms)
+
+    # ---------------------------------------------------------------- hops
+
+    async def _session(self, request: RecommendationRequest, budget: Budget, outcome: Outcome) -> Constraints | None:
+        """Recent turns of the session (budget 50 ms); skipped on failure. Returns the previous turn's
+        constraints for refinement ("cheaper", "with more storage")."""
+        if not request.session_id:
+            return None
+        start = time.perf_counter()
+        with stage("gateway", "session"):
+            try:
+                body = await self.clients["session"].get_json(
+                    f"/v1/sessions/{request.session_id}",
+                    timeout_ms=budget.hop_ms(self.settings.session_budget_ms))
+                turns = [Turn.model_validate(t) for t in (body.get("turns") or [])][-HISTORY_TURNS:]
+            except NotFound:
+                turns = []
+            except (*UNAVAILABLE, AttributeError, TypeError) as exc:
+                log.info("session unavailable: %s", exc)
+                outcome.degrade("session_unavailable")
+                turns = []
+        outcome.timings_ms["session"] = _ms(start)
+        outcome.history = turns
+        if turns and turns[-1].parsed:
+            try:
+                return Constraints.model_validate(turns[-1].parsed)
+            except ValidationError:
+                return None
+        return None
+
+    async def _retrieve(self, request: RecommendationRequest, variant: Variant, previous: Constraints | None,
+                        budget: Budget, outcome: Outcome) -> RetrieveResponse | None:
+        body = RetrieveRequest(query=request.query, k=max(self.settings.retrieve_candidates, request.k),
+                               fusion=variant.fusion, alpha=variant.alpha, filters=request.filters,
+                               previous=previous)
+        start = time.perf_counter()
+        with stage("gateway", "retrieve"):
+            try:
+                raw = await self.clients["retriever"].post_json(
+                    "/v1/retrieve", body.model_dump(mode="json", exclude_none=True),
+                    timeout_ms=budget.hop_ms(self.settings.retriever_budget_ms,
+                                             reserve_ms=RESERVE_AFTER_RETRIEVE_MS),
+                    idempotent=True)
+                retrieved = RetrieveResponse.model_validate(raw)
+            except DownstreamError as exc:
+                if 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
+                    # the retriever rejected what the client asked for: the client should hear why
+                    raise InvalidInput(f"retriever rejected the request: {exc}",
+                                       fields=_error_fields(exc.body)) from exc
+                retrieved = None
+                log.warning("retriever failed: %s", exc)
+            except UNAVAILABLE as exc:
+                retrieved = None
+                log.warning("retriever unavailable: %s", exc)
+        outcome.timings_ms["retrieve"] = _ms(start)
+        if retrieved is not None:
+            for name, value in retrieved.timings_ms.items():
+                outcome.timings_ms[f"retrieve.{name}"] = value
+            return retrieved
+        outcome.degrade("retriever_unavailable")
+        await self._popular(request, budget, outcome)
+        return None
+
+    async def _popular(self, request: RecommendationRequest, budget: Budget, outcome: Outcome) -> None:
+        start = time.perf_counter()
+        with stage("gateway", "popularity_fallback"):
+            if self.redis is None:
+                raise DependencyUnavailable("retriever unavailable and no Redis for the popularity fallback",
+                                            dependency="retriever")
+            try:
+                chosen, tier = await popularity.popular_items(self.redis, request.k, filters=request.filters)
+            except Exception as exc:  # redis-py raises several families (connection, timeout, response)
+                raise DependencyUnavailable(f"retriever and the popularity fallback are unavailable: "
+                                            f"{type(exc).__name__}", dependency="retriever") from exc
+        outcome.timings_ms["popularity_fallback"] = _ms(start)
+        log.info("popularity fallback from tier %s: %d items", tier, len(chosen))
+        outcome.index.update({item.item_id: item for item, _ in chosen})
+        outcome.items = [
+            result_item(item, score=1.0 / rank, rank=rank, variant_ids=[], explain=request.explain,
+                        scores=Scores(popularity=pop))
+            for rank, (item, pop) in enumerate(chosen, start=1)]
+
+    async def _rerank(self, request: RecommendationRequest, retrieved: RetrieveResponse, budget: Budget,
+                      outcome: Outcome) -> None:
+        candidates = retrieved.candidates
+        if not candidates:
+            return
+        body = RerankRequest(query=request.query, candidates=candidates, parsed=retrieved.parsed,
+                             user_id=request.user_id, k=request.k, explain=request.explain)
+        start = time.perf_counter()
+        reranked: RerankResponse | None = None
+        with stage("gateway", "rerank"):
+            try:
+                raw = await self.clients["reranker"].post_json(
+                    "/v1/rerank", body.model_dump(mode="json", exclude_none=True),
+                    timeout_ms=budget.hop_ms(self.settings.reranker_budget_ms), idempotent=True)
+                reranked = RerankResponse.model_validate(raw)
+            except UNAVAILABLE as exc:
+                log.warning("reranker unavailable: %s", exc)
+        outcome.timings_ms["rerank"] = _ms(start)
+        by_id = {c.item.item_id: c for c in candidates}
+        if reranked is None:
+            outcome.degrade("reranker_unavailable")
+            outcome.items = [
+                result_item(c.item, score=c.fused_score, rank=rank, variant_ids=c.variant_ids,
+                            explain=request.explain, scores=_candidate_scores(c))
+                for rank, c in enumerate(candidates[:request.k], start=1)]
+            return
+        for name, value in reranked.timings_ms.items():
+            outcome.timings_ms[f"rerank.{name}"] = value
+        if not reranked.features_available:
+            outcome.degrade("features_unavailable")
+        items = []
+        for rank, ranked in enumerate(reranked.items[:request.k], start=1):
+            candidate = by_id.get(ranked.item.item_id)
+            scores = _candidate_scores(candidate) if candidate is not None else Scores()
+            scores.cross_encoder = ranked.cross_encoder_score
+            scores.ranker = ranked.ranker_score
+            scores.base = ranked.base_score
+            outcome.index.setdefault(ranked.item.item_id, ranked.item)
+            items.append(result_item(ranked.item, score=ranked.score, rank=rank,
+                                     variant_ids=ranked.variant_ids or (candidate.variant_ids if candidate else []),
+                                     explain=request.explain, scores=scores, ranked=ranked))
+        outcome.items = items
+
+    async def _generate(self, request: RecommendationRequest, budget: Budget, outcome: Outcome) -> None:
+        shown = [_as_item(r, outcome.index) for r in outcome.items]
+        start = time.perf_counter()
+        answer: Answer | None = None
+        with stage("gateway", "generate"):
+            if not shown:
+                answer = answers.template_answer(request.query, [], outcome.parsed, reason="no_results")
+            else:
+                hop_ms = budget.hop_ms(self.settings.generator_budget_ms)
+                try:
+                    if hop_ms <= 0:
+                        raise DependencyUnavailable("no time left for the generator", dependency="generator")
+                    body = GenerateRequest(query=request.query, items=shown, history=outcome.history,
+                                           parsed=outcome.parsed)
+                    raw = await self.clients["generator"].post_json(
+                        "/v1/generate", body.model_dump(mode="json", exclude_none=True), timeout_ms=hop_ms,
+                        idempotent=False)
+                    answer = Answer.model_validate(raw)
+                except UNAVAILABLE as exc:
+                    log.warning("generator unavailable: %s", exc)
+                    outcome.degrade("generator_unavailable")
+                    answer = answers.template_answer(request.query, shown, outcome.parsed,
+                                                     reason="generator_unavailable")
+                else:
+                    if answer.provider == "template":
+                        outcome.degrade("llm_offline")
+        outcome.timings_ms["generate"] = _ms(start)
+        answer, dropped = answers.keep_cited(answer, [r.item_id for r in outcome.items])
+        if dropped:
+            DROPPED_CITATIONS.inc(len(dropped))
+            log.warning("dropped %d cited ids not in the result list: %s", len(dropped), dropped[:5])
+        outcome.answer = answer
+
+
+def _as_item(result: ResultItem, index: dict[str, Item]) -> Item:
+    known = index.get(result.item_id)
+    if known is not None:
+        return known
+    return Item(item_id=result.item_id, title=result.title, brand=result.brand, model=result.model,
+                color=result.color, ram_gb=result.ram_gb, storage_gb=result.storage_gb, price_inr=result.price_inr,
+                original_price_inr=result.original_price_inr, discount_pct=result.discount_pct,
+                rating=result.rating, price_band=result.price_band, group_id=result.item_id)
+
+
+def _error_fields(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        fields = body["error"].get("fields")
+        if isinstance(fields, list):
+            return [f for f in fields if isinstance(f, dict)]
+    return []

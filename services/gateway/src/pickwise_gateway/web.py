@@ -1,0 +1,54 @@
+"""The built-in web page at ``/``: one static HTML/JS/CSS bundle in the package, no build step.
+
+With ``PICKWISE_WEB_EMBED_KEY`` on (the default when ``PICKWISE_ENVIRONMENT=local``) the page receives the
+first configured API key in a small inline config, so it works out of the box; anyone who can load the
+page can read that key, so production turns it off and the shopper-facing storefront calls the API from
+its own backend (or the page asks for a key and keeps it in localStorage)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from pickwise_gateway.config import GatewaySettings
+
+CONFIG_PLACEHOLDER = "<!--PICKWISE_CONFIG-->"
+STATIC_DIR = resources.files("pickwise_gateway") / "static"
+
+router = APIRouter()
+
+
+@lru_cache(maxsize=1)
+def _template() -> str:
+    return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+
+def page_config(settings: GatewaySettings) -> dict[str, object]:
+    config: dict[str, object] = {"apiBase": "", "embeddedKey": False}
+    if settings.embed_key() and settings.api_keys:
+        config["apiKey"] = settings.api_keys[0]
+        config["embeddedKey"] = True
+    return config
+
+
+def render_page(settings: GatewaySettings) -> str:
+    # "</" is escaped so no value can close the script element
+    payload = json.dumps(page_config(settings)).replace("</", "<\\/")
+    return _template().replace(CONFIG_PLACEHOLDER, f"<script>window.PICKWISE_CONFIG = {payload};</script>")
+
+
+@router.get("/", include_in_schema=False)
+async def index(request: Request) -> HTMLResponse:
+    return HTMLResponse(render_page(request.app.state.settings),
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "same-origin"})
+
+
+def mount(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
