@@ -1,12 +1,14 @@
-"""FastAPI dependencies of the gateway's routes (declared once, overridable in tests)."""
+"""Dependencies of the gateway's routes, declared once as ``Annotated`` aliases (tests can override them)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from pickwise_common.app import require_api_key
 from pickwise_common.http import ServiceClient
+from pickwise_common.kafka import JsonProducer
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.recommendation import Recommender
 from pickwise_gateway.session_events import SessionEventPublisher
@@ -14,6 +16,22 @@ from pickwise_gateway.session_events import SessionEventPublisher
 
 def get_settings(request: Request) -> GatewaySettings:
     return request.app.state.settings
+
+
+def api_key(request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> str:
+    """The caller's API key, checked against ``PICKWISE_API_KEYS`` (401 when missing or unknown).
+
+    Every ``/v1/*`` route is already behind ApiKeyMiddleware (auth.py); this dependency documents the
+    header on a route and hands the key to it."""
+    return require_api_key(request.app.state.settings, x_api_key)
+
+
+def get_producer(request: Request) -> JsonProducer:
+    return request.app.state.producer
+
+
+def get_clients(request: Request) -> dict[str, ServiceClient]:
+    return request.app.state.clients
 
 
 def get_recommender(request: Request) -> Recommender:
@@ -28,12 +46,10 @@ def get_retriever(request: Request) -> ServiceClient:
     return request.app.state.clients["retriever"]
 
 
-def get_redis(request: Request) -> object | None:
-    return getattr(request.app.state, "redis", None)
-
-
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+ApiKeyDep = Annotated[str, Depends(api_key)]
+ProducerDep = Annotated[JsonProducer, Depends(get_producer)]
+ClientsDep = Annotated[dict[str, ServiceClient], Depends(get_clients)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 PublisherDep = Annotated[SessionEventPublisher, Depends(get_publisher)]
 RetrieverDep = Annotated[ServiceClient, Depends(get_retriever)]
-RedisDep = Annotated[object | None, Depends(get_redis)]
