@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # One line per command module (package-relative names).
 COMMAND_MODULES: list[str] = [
     "ingest",
+    "bench",
 ]
 
 

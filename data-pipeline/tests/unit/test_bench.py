@@ -1,0 +1,51 @@
+"""The load generator's arithmetic and bounds, against a scripted gateway (httpx.MockTransport)."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from pickwise_pipeline.bench import Cell, check_targets, percentile, run_cell, summarise
+
+pytestmark = pytest.mark.unit
+
+
+def test_percentile_interpolates() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([], 50) == 0.0
+
+
+def test_summary_counts_errors_and_stages() -> None:
+    cell = Cell("search", 10, latencies_ms=[10.0, 20.0, 30.0, 40.0], wall_s=0.5)
+    cell.statuses.update({"200": 3, "503": 1})
+    cell.stages["retrieve"].extend([5.0, 7.0])
+    row = summarise(cell)
+    assert row["error_rate"] == 0.25
+    assert row["throughput_rps"] == 8.0
+    assert row["stages_ms"]["retrieve"]["p50"] == 6.0
+
+
+def test_targets_are_checked_against_measured_rows() -> None:
+    rows = [{"endpoint": "search", "concurrency": 10, "p50_ms": 40.0, "p99_ms": 250.0, "throughput_rps": 80.0}]
+    checks = check_targets(rows)
+    assert checks["search@c10.p50_ms"]["met"] is True
+    assert checks["search@c10.p99_ms"]["met"] is False
+    assert checks["search@c10.throughput_rps_min"]["met"] is True
+
+
+def test_a_cell_sends_exactly_the_requested_number() -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"timings_ms": {"retrieve": 3.0, "total": 5.0}, "variant": "A",
+                                         "degradation_reasons": ["llm_offline"]})
+
+    async def go() -> Cell:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(gateway), base_url="http://gw") as client:
+            return await run_cell(client, "recommendations", 4, ["q1", "q2"], requests=10, max_seconds=5)
+
+    cell = asyncio.run(go())
+    assert cell.requests == 10
+    assert cell.statuses == {"200": 10}
+    assert cell.degraded == {"llm_offline": 10}
+    assert len(cell.stages["total"]) == 10
