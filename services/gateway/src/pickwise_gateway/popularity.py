@@ -16,7 +16,7 @@ from pickwise_common.schemas import Constraints, Item
 
 log = logging.getLogger("pickwise.gateway.popularity")
 
-CATALOG_BY_RATING_KEY = "catalog:by_rating"
+CATALOG_BY_RATING_KEY = rd.CATALOG_BY_RATING_KEY
 ITEM_JSON_FIELD = "json"
 PER_KEY_TOP = 200
 
