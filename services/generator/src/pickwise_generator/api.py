@@ -1,0 +1,43 @@
+"""Routes of the generator: a JSON answer, or the same answer streamed as server-sent events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from pickwise_common.schemas import Answer, GenerateRequest
+from pickwise_generator.generation import Generator
+
+router = APIRouter()
+
+
+def get_generator(request: Request) -> Generator:
+    return request.app.state.generator
+
+
+GeneratorDep = Annotated[Generator, Depends(get_generator)]
+
+
+@router.post("/v1/generate", response_model=Answer, tags=["generate"],
+             summary="A grounded answer citing only the given items (Groq -> OpenAI-compatible -> template)")
+async def generate(body: GenerateRequest, generator: GeneratorDep) -> Answer:
+    return await generator.generate(body)
+
+
+def sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post("/v1/generate/stream", tags=["generate"], response_class=StreamingResponse,
+             summary="The same answer as server-sent events: provider, delta*, fallback?, answer, done")
+async def generate_stream(body: GenerateRequest, generator: GeneratorDep) -> StreamingResponse:
+    async def events() -> AsyncIterator[str]:
+        async for event, data in generator.stream(body):
+            yield sse(event, data)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,75 @@
+"""Validation of the model's JSON, the offline template, the prompt, and the streaming summary extractor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pickwise_common.schemas import Constraints, Turn
+from pickwise_generator.answer import InvalidOutput, parse_answer, template_answer
+from pickwise_generator.generation import SummaryExtractor
+from pickwise_generator.prompt import SYSTEM_PROMPT, build_messages
+
+pytestmark = pytest.mark.unit
+
+
+def test_valid_answer_keeps_given_ids_and_drops_others(make_item):
+    items = [make_item("a"), make_item("b")]
+    text = json.dumps({"summary": "Two picks.", "picks": [{"item_id": "b", "why": "cheap"},
+                                                           {"item_id": "zzz", "why": "made up"},
+                                                           {"item_id": "b", "why": "again"}]})
+    summary, picks, dropped = parse_answer(text, items)
+    assert summary == "Two picks." and [p.item_id for p in picks] == ["b"] and dropped == 2
+
+
+def test_code_fenced_json_is_accepted(make_item):
+    summary, picks, _ = parse_answer('```json\n{"summary": "ok", "picks": []}\n```', [make_item("a")])
+    assert summary == "ok" and picks == []
+
+
+@pytest.mark.parametrize("text", ["Here you go!", "[1, 2]", '{"picks": []}', '{"summary": "", "picks": []}',
+                                  '{"summary": "s", "picks": "a"}', '{"summary": "s", "picks": [{"id": "a"}]}'])
+def test_off_format_output_is_invalid(text, make_item):
+    with pytest.raises(InvalidOutput):
+        parse_answer(text, [make_item("a")])
+
+
+def test_template_cites_only_given_items_and_states_constraints(make_item):
+    items = [make_item("a", price=14_000), make_item("b", brand="Apple", price=18_000), make_item("c"),
+             make_item("d")]
+    summary, picks = template_answer("samsung under 15k", items, Constraints(brands=["Samsung"],
+                                                                             price_max_inr=15_000))
+    assert [p.item_id for p in picks] == ["a", "b", "c"]
+    assert "Samsung" in summary and "under ₹15,000" in summary and "Found 4 products" in summary
+    assert "meets every stated requirement" in picks[0].why
+    assert "meets 0 of 2 stated requirements" in picks[1].why
+
+
+def test_template_without_items_says_nothing_matched():
+    summary, picks = template_answer("unicorn phone", [], Constraints(price_max_inr=100))
+    assert picks == [] and "No products" in summary
+
+
+def test_prompt_carries_items_constraints_and_recent_history(make_item):
+    history = [Turn(query=f"q{i}", answer=f"a{i}") for i in range(5)]
+    messages = build_messages("cheaper ones", [make_item("a")], Constraints(price_max_inr=9_000), history)
+    assert messages[0] == {"role": "system", "content": SYSTEM_PROMPT}
+    payload = json.loads(messages[1]["content"])
+    assert payload["items"][0]["item_id"] == "a" and payload["constraints"] == {"price_max_inr": 9000.0}
+    assert [t["query"] for t in payload["previous_turns"]] == ["q2", "q3", "q4"]
+
+
+def test_summary_extractor_decodes_the_summary_as_it_streams():
+    text = json.dumps({"summary": "Caf\u00e9 \"best\" pick \U0001F600 \u2014 done", "picks": []})
+    extractor = SummaryExtractor()
+    pieces = [extractor.feed(text[i:i + 3]) for i in range(0, len(text), 3)]
+    assert "".join(pieces) == "Caf\u00e9 \"best\" pick \U0001F600 \u2014 done"
+    assert all("\ud800" > ch or ch > "\udfff" for piece in pieces for ch in piece)
+
+
+def test_summary_extractor_waits_for_the_summary_key():
+    extractor = SummaryExtractor()
+    assert extractor.feed('{"picks": [], "sum') == ""
+    assert extractor.feed('mary": "hi') == "hi"
+    assert extractor.feed('!"}') == "!"
