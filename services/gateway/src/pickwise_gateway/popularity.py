@@ -33,6 +33,7 @@ def matches(item: Item, filters: Constraints | None) -> bool:
     f = filters
     checks = (
         not f.brands or item.brand.lower() in {b.lower() for b in f.brands},
+        item.brand.lower() not in {b.lower() for b in getattr(f, "brands_exclude", [])},
         f.price_min_inr is None or item.price_inr >= f.price_min_inr,
         f.price_max_inr is None or item.price_inr <= f.price_max_inr,
         f.ram_gb_min is None or (item.ram_gb is not None and item.ram_gb >= f.ram_gb_min),
