@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 
 from pickwise_common import resources
 from pickwise_common.app import service_app
-from pickwise_gateway import api, web
+from pickwise_gateway import api, events_api, feed, web
 from pickwise_gateway.auth import ApiKeyMiddleware
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.rate_limit import TokenBucketLimiter
@@ -60,7 +60,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.user_middleware.append(Middleware(ApiKeyMiddleware, api_keys=settings.api_keys, limiter=limiter))
     app.state.rate_limiter = limiter
     app.include_router(api.router)
-    # event path routers (events_api.py, feed.py) are included here, one line each
+    app.include_router(events_api.router)
+    app.include_router(feed.router)
     web.mount(app)
     app.openapi = lambda: _openapi_with_api_key(app)  # type: ignore[method-assign]
     return app
