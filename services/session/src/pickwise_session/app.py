@@ -1,4 +1,4 @@
-"""session service: wiring only (routes in api.py, domain logic in plain modules)."""
+"""session service: wiring only (routes in api.py, reads in memory.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from pickwise_common import resources
 from pickwise_common.app import service_app
-
+from pickwise_session import api
 from pickwise_session.config import SessionSettings
 
 
@@ -24,4 +24,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: SessionSettings | None = None) -> FastAPI:
     settings = settings or SessionSettings()
-    return service_app("session", settings, lifespan=lifespan, description="Session memory and user features (read side).")
+    app = service_app("session", settings, lifespan=lifespan,
+                      description="Session memory and user features (read side).")
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,82 @@
+"""The session service's routes: session memory, user features, a user's event log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+
+from pickwise_common.errors import DependencyUnavailable
+from pickwise_common.features import UserFeatures
+from pickwise_common.schemas import ErrorBody, EventType, Turn
+from pickwise_common.telemetry import stage
+from pickwise_session import memory
+
+router = APIRouter(prefix="/v1")
+
+SafeId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+
+
+class StoredTurn(Turn):
+    turn_no: int
+    request_id: str | None = None
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    user_id: str | None = None
+    turns: list[StoredTurn] = Field(description="oldest first, newest last")
+    source: str = Field(description="cache or postgres")
+
+
+class StoredEvent(BaseModel):
+    event_id: str
+    type: str
+    user_id: str
+    item_id: str
+    session_id: str | None = None
+    request_id: str | None = None
+    position: int | None = None
+    source: str | None = None
+    ts: str
+    received_at: str
+
+
+class UserEventsOut(BaseModel):
+    user_id: str
+    events: list[StoredEvent] = Field(description="newest first")
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"],
+            responses={404: {"model": ErrorBody, "description": "unknown session"}})
+async def get_session(session_id: SafeId, request: Request,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
+    """The session's last turns with their parsed constraints (from the Redis cache, else Postgres)."""
+    state = request.app.state
+    with stage("session", "read_session"):
+        return await memory.session_turns(state.postgres, getattr(state, "redis", None), session_id, limit,
+                                          state.settings.session_cache_turns)
+
+
+@router.get("/users/{user_id}/features", response_model=UserFeatures, tags=["users"],
+            responses={503: {"model": ErrorBody, "description": "Redis unavailable"}})
+async def get_features(user_id: SafeId, request: Request) -> UserFeatures:
+    """Recent clicks (newest first) and brand/category affinities decayed to now."""
+    state = request.app.state
+    with stage("session", "read_features"):
+        try:
+            return await memory.user_features(state.redis, user_id, state.settings.affinity_half_life_h)
+        except (RedisError, OSError) as exc:
+            raise DependencyUnavailable(f"redis unavailable: {type(exc).__name__}", dependency="redis") from exc
+
+
+@router.get("/users/{user_id}/events", response_model=UserEventsOut, tags=["users"])
+async def get_events(user_id: SafeId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                     type: Annotated[EventType | None, Query(description="only this type")] = None) -> dict[str, Any]:
+    """The user's interactions from the Postgres event log, newest first."""
+    with stage("session", "read_events"):
+        events = await memory.user_events(request.app.state.postgres, user_id, limit,
+                                          type.value if type is not None else None)
+    return {"user_id": user_id, "events": events}
