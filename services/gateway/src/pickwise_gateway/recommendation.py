@@ -4,6 +4,7 @@ reason) whenever a hop the answer can live without fails."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -197,7 +198,9 @@ class Recommender:
                 raise DependencyUnavailable("retriever unavailable and no Redis for the popularity fallback",
                                             dependency="retriever")
             try:
-                chosen, tier = await popularity.popular_items(self.redis, request.k, filters=request.filters)
+                chosen, tier = await asyncio.wait_for(
+                    popularity.popular_items(self.redis, request.k, filters=request.filters),
+                    budget.hop_ms(self.settings.popularity_budget_ms) / 1000.0)
             except Exception as exc:  # redis-py raises several families (connection, timeout, response)
                 raise DependencyUnavailable(f"retriever and the popularity fallback are unavailable: "
                                             f"{type(exc).__name__}", dependency="retriever") from exc
