@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pickwise_common.bm25 import item_text
 from pickwise_common.schemas import Item
 
 # Lower-cased raw brand (or alias) → canonical brand.
@@ -221,15 +222,7 @@ def normalise(rows: list[dict[str, Any]], mapping: ColumnMapping = FLIPKART) -> 
 
 def search_text(item: Item) -> str:
     """The text indexed for BM25 and embedded for dense search."""
-    words = [item.brand, item.model, item.color or ""]
-    if item.ram_gb:
-        words.append(f"{item.ram_gb:g} GB RAM")
-    if item.storage_gb:
-        words.append(f"{item.storage_gb:g} GB storage")
-    words.append("keypad feature phone" if item.attrs.get("feature_phone") else f"{item.category} smartphone")
-    words.append({"budget": "budget", "mid": "mid-range", "premium": "premium", "flagship": "flagship"}
-                 [item.price_band])
-    return " ".join(w for w in words if w)
+    return item_text(item)
 
 
 def file_fingerprint(path: Path, mapping: ColumnMapping) -> str:

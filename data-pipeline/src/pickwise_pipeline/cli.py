@@ -15,7 +15,9 @@ from collections.abc import Sequence
 # One line per command module (package-relative names).
 COMMAND_MODULES: list[str] = [
     "ingest",
+    "evaluate",
     "bench",
+    "train_ranker",
 ]
 
 

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from pickwise_common.schemas import Item
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 STOPWORDS = frozenset(
     "a an and are as at be by for from i in is it me of on or show some that the to want with my "
@@ -32,6 +34,19 @@ def tokenize(text: str) -> list[str]:
             token = token[:-1]
         tokens.append(token)
     return tokens
+
+
+def item_text(item: Item) -> str:
+    """The text of an item that ingest indexes for BM25 and embeds for dense search."""
+    words = [item.brand, item.model, item.color or ""]
+    if item.ram_gb:
+        words.append(f"{item.ram_gb:g} GB RAM")
+    if item.storage_gb:
+        words.append(f"{item.storage_gb:g} GB storage")
+    words.append("keypad feature phone" if item.attrs.get("feature_phone") else f"{item.category} smartphone")
+    words.append({"budget": "budget", "mid": "mid-range", "premium": "premium", "flagship": "flagship"}
+                 [item.price_band])
+    return " ".join(w for w in words if w)
 
 
 class Bm25Backend(Protocol):

@@ -56,6 +56,7 @@ class Constraints(Strict):
     """Constraints parsed from a query and/or given as explicit filters. Unset means unconstrained."""
 
     brands: list[str] = Field(default_factory=list)
+    brands_exclude: list[str] = Field(default_factory=list, description="brands the shopper ruled out")
     price_min_inr: float | None = Field(default=None, ge=0)
     price_max_inr: float | None = Field(default=None, ge=0)
     ram_gb_min: float | None = Field(default=None, ge=0)

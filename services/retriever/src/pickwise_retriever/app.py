@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from pickwise_common import resources
 from pickwise_common.app import service_app
+from pickwise_common.embeddings import Embedder
 
+from pickwise_retriever import api
+from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.config import RetrieverSettings
+from pickwise_retriever.popularity import Popularity
+from pickwise_retriever.retrieval import Retriever
+
+log = logging.getLogger("pickwise.retriever")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: RetrieverSettings = app.state.settings
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(resources.postgres_pool(app, settings))
-        await stack.enter_async_context(resources.redis_client(app, settings, required=False))
-        await stack.enter_async_context(resources.milvus_client(app, settings))
+        pool = await stack.enter_async_context(resources.postgres_pool(app, settings))
+        redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
+        milvus = await stack.enter_async_context(resources.milvus_client(app, settings))
+        catalog = await Catalog.load(pool)
+        embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size,
+                            cache_size=settings.query_cache_size)
+        await anyio.to_thread.run_sync(embedder.encode_query, "phone")  # load the model before serving
+        if len(catalog) and await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
+            await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
+        app.state.retriever = Retriever(catalog, embedder, milvus, settings.milvus_collection,
+                                        pool_size=settings.retrieval_pool_size)
+        app.state.popularity = Popularity(redis, backoff_s=settings.popularity_backoff_s)
+
+        async def catalog_check() -> dict[str, object]:
+            return {"items": len(catalog), "groups": len(catalog.groups), "model": embedder.model_name}
+
+        app.state.readiness.add("catalog", catalog_check, required=False)
         yield
 
 
 def create_app(settings: RetrieverSettings | None = None) -> FastAPI:
     settings = settings or RetrieverSettings()
-    return service_app("retriever", settings, lifespan=lifespan, description="Query understanding, BM25 + dense retrieval, fusion, filters, item lookup.")
+    app = service_app("retriever", settings, lifespan=lifespan,
+                      description="Query understanding, BM25 + dense retrieval, fusion, filters, item lookup.")
+    app.include_router(api.router)
+    return app

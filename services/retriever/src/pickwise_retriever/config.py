@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 
 from pickwise_common.settings import CatalogSettings, MilvusSettings, ModelSettings, PostgresSettings, RedisSettings, ServiceSettings
 
@@ -9,3 +10,6 @@ from pickwise_common.settings import CatalogSettings, MilvusSettings, ModelSetti
 class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, MilvusSettings, ModelSettings, CatalogSettings):
     service_name: str = "retriever"
     port: int = 8001
+    # how many items each search (BM25, dense) returns before fusion and grouping
+    retrieval_pool_size: int = Field(default=400, ge=10, le=16384)
+    popularity_backoff_s: float = Field(default=5.0, ge=0)

@@ -1,0 +1,180 @@
+"""``pickwise-pipeline evaluate``: relevance of the RUNNING retriever (or gateway) over HTTP on a JSONL
+query set ``{qid, query, judgments: {item_id: grade}}``: NDCG@10, Recall@50, MRR@10 (ranx) and
+constraint_precision@10, per mode. The last line printed is one JSON object with the figures.
+
+Variant grouping: the service returns one candidate per group (colour variants of one brand + model + RAM +
+storage). Judgments name single items, so both sides are mapped to groups: a returned candidate counts as
+its group, and a group's grade is the best grade of its judged members. A group is then relevant once,
+however many colours it has — what a shopper sees is one card per model configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, normalise, read_rows
+from pickwise_pipeline.settings import PipelineSettings
+
+METRICS = ("ndcg@10", "recall@50", "mrr@10")
+MODES = ("bm25", "dense", "hybrid")
+
+
+def load_queries(path: Path) -> list[dict[str, Any]]:
+    queries = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not {"qid", "query", "judgments"} <= row.keys():
+                raise ValueError(f"{path}:{n}: a query line needs qid, query and judgments")
+            queries.append(row)
+    return queries
+
+
+def group_qrels(judgments: dict[str, int], group_of: dict[str, str]) -> dict[str, int]:
+    """Item judgments → group judgments (the best grade among a group's members)."""
+    out: dict[str, int] = {}
+    for item_id, grade in judgments.items():
+        group = group_of.get(item_id, item_id)
+        out[group] = max(out.get(group, 0), int(grade))
+    return out
+
+
+def group_run(ranked_item_ids: list[str], group_of: dict[str, str]) -> dict[str, float]:
+    """Ranked ids → {group: score}, first occurrence wins, scores strictly decreasing."""
+    out: dict[str, float] = {}
+    for item_id in ranked_item_ids:
+        group = group_of.get(item_id, item_id)
+        if group not in out:
+            out[group] = float(len(ranked_item_ids) - len(out))
+    return out
+
+
+def score(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
+    """NDCG@10, Recall@50, MRR@10 with ranx, averaged over the queries of ``qrels``."""
+    from ranx import Qrels, Run, evaluate
+
+    qrels = {q: {d: g for d, g in docs.items() if g > 0} for q, docs in qrels.items()}
+    qrels = {q: docs for q, docs in qrels.items() if docs}
+    run = {q: (run.get(q) or {"__nothing__": 0.0}) for q in qrels}
+    result = evaluate(Qrels(qrels), Run(run), list(METRICS), make_comparable=True)
+    return {m: round(float(result[m]), 4) for m in METRICS}
+
+
+def constraint_precision(results: list[list[dict[str, bool]]], k: int = 10) -> float:
+    """Share of the top-k results (over all queries) for which every parsed constraint holds."""
+    shown = [sat for per_query in results for sat in per_query[:k]]
+    if not shown:
+        return 0.0
+    return round(sum(1 for sat in shown if all(sat.values())) / len(shown), 4)
+
+
+def _item_satisfies(item: dict[str, Any], parsed: dict[str, Any]) -> dict[str, bool]:
+    """For the gateway, whose items carry no ``satisfies``: check the fields it returns."""
+    out: dict[str, bool] = {}
+    for key, field, op in (("price_min_inr", "price_inr", "ge"), ("price_max_inr", "price_inr", "le"),
+                           ("ram_gb_min", "ram_gb", "ge"), ("ram_gb_max", "ram_gb", "le"),
+                           ("storage_gb_min", "storage_gb", "ge"), ("storage_gb_max", "storage_gb", "le"),
+                           ("rating_min", "rating", "ge"), ("discount_pct_min", "discount_pct", "ge")):
+        bound = parsed.get(key)
+        if bound is None:
+            continue
+        value = item.get(field)
+        out[key] = value is not None and (value >= bound if op == "ge" else value <= bound)
+    if parsed.get("brands"):
+        out["brands"] = str(item.get("brand", "")).lower() in {b.lower() for b in parsed["brands"]}
+    if parsed.get("price_bands"):
+        out["price_bands"] = item.get("price_band") in parsed["price_bands"]
+    return out
+
+
+class Target:
+    def __init__(self, kind: str, timeout_s: float = 30.0) -> None:
+        self.kind = kind
+        if kind == "retriever":
+            url = os.environ.get("PICKWISE_RETRIEVER_URL", "http://127.0.0.1:8001")
+            headers: dict[str, str] = {}
+        else:
+            url = os.environ.get("PICKWISE_GATEWAY_URL", "http://127.0.0.1:8000")
+            keys = [k.strip() for k in os.environ.get("PICKWISE_API_KEYS", "dev-local-key").split(",") if k.strip()]
+            headers = {"X-API-Key": keys[0]}
+        self.client = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
+
+    def search(self, query: str, mode: str, k: int) -> tuple[list[str], list[dict[str, bool]]]:
+        """Ranked item ids (each candidate followed by nothing: groups are mapped later) and satisfies."""
+        if self.kind == "retriever":
+            response = self.client.post("/v1/retrieve", json={"query": query, "mode": mode, "k": k})
+            response.raise_for_status()
+            candidates = response.json()["candidates"]
+            return [c["item"]["item_id"] for c in candidates], [c.get("satisfies") or {} for c in candidates]
+        response = self.client.post("/v1/recommendations", json={"query": query, "k": min(k, 50),
+                                                                  "generate": False})
+        response.raise_for_status()
+        body = response.json()
+        items = body["items"]
+        return [i["item_id"] for i in items], [_item_satisfies(i, body.get("parsed") or {}) for i in items]
+
+
+def run_mode(target: Target, queries: list[dict[str, Any]], mode: str,
+             group_of: dict[str, str]) -> dict[str, Any]:
+    qrels: dict[str, dict[str, int]] = {}
+    run: dict[str, dict[str, float]] = {}
+    satisfied: list[list[dict[str, bool]]] = []
+    for q in queries:
+        ids, sats = target.search(q["query"], mode, 50)
+        qrels[q["qid"]] = group_qrels(q["judgments"], group_of)
+        run[q["qid"]] = group_run(ids, group_of)
+        satisfied.append(sats)
+    figures = score(qrels, run)
+    figures["constraint_precision@10"] = constraint_precision(satisfied)
+    return figures
+
+
+def catalog_groups(path: Path, mapping: ColumnMapping) -> dict[str, str]:
+    return {item.item_id: item.group_id for item in normalise(read_rows(path), mapping).items}
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = PipelineSettings()
+    queries = load_queries(Path(args.queries))
+    catalog = Path(args.catalog) if args.catalog else settings.resolved_catalog_path()
+    mapping = ColumnMapping.from_file(Path(args.mapping)) if args.mapping else FLIPKART
+    group_of = catalog_groups(catalog, mapping) if args.group_variants else {}
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.target == "gateway":
+        modes = ["gateway"]
+    unknown = [m for m in modes if m not in (*MODES, "gateway")]
+    if unknown:
+        print(f"unknown mode(s): {', '.join(unknown)} (choose from {', '.join(MODES)})", file=sys.stderr)
+        return 2
+    target = Target(args.target)
+    results: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        figures = run_mode(target, queries, mode, group_of)
+        results[mode] = figures
+        print(f"{mode:8s} " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items()), flush=True)
+    if len(results) == 1:
+        print(json.dumps({"queries": len(queries), **next(iter(results.values()))}))
+    else:
+        print(json.dumps({"queries": len(queries), **results}))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("evaluate", help="NDCG@10, Recall@50, MRR@10, constraint precision")
+    parser.add_argument("--queries", required=True, help="JSONL: {qid, query, judgments: {item_id: grade}}")
+    parser.add_argument("--target", choices=("retriever", "gateway"), default="retriever")
+    parser.add_argument("--modes", default="bm25,dense,hybrid", help="comma list of bm25, dense, hybrid")
+    parser.add_argument("--catalog", help="catalog file, to map item ids to variant groups")
+    parser.add_argument("--mapping", help="JSON column mapping of that catalog")
+    parser.add_argument("--no-group-variants", dest="group_variants", action="store_false",
+                        help="judge single items instead of variant groups")
+    parser.set_defaults(func=run)

@@ -1,0 +1,91 @@
+"""Routes of the retriever: thin translation between HTTP and the retrieval domain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from pickwise_common.errors import NotFound
+from pickwise_common.schemas import Candidate, Item, RetrieveRequest, RetrieveResponse
+
+from pickwise_retriever.deps import PopularityDep, RetrieverDep
+from pickwise_retriever.retrieval import Retriever
+
+router = APIRouter(prefix="/v1")
+ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+
+
+class SimilarResponse(BaseModel):
+    item_id: str
+    candidates: list[Candidate]
+
+
+class PopularResponse(BaseModel):
+    source: str = Field(description="24h, 7d, all (Redis popularity) or rating (catalog rating order)")
+    candidates: list[Candidate]
+
+
+@router.post("/retrieve", response_model=RetrieveResponse, summary="Parse, search, fuse, group")
+async def retrieve(body: RetrieveRequest, retriever: RetrieverDep, popularity: PopularityDep) -> RetrieveResponse:
+    return await retriever.retrieve(body, popularity.normalised)
+
+
+def _item(retriever: Retriever, item_id: str) -> Item:
+    item = retriever.catalog.item(item_id)
+    if item is None:
+        raise NotFound(f"item {item_id!r} is not in the catalog")
+    return item
+
+
+@router.get("/items/{item_id}", response_model=Item, summary="One catalog item")
+async def item(item_id: ItemId, retriever: RetrieverDep) -> Item:
+    return _item(retriever, item_id)
+
+
+@router.get("/items/{item_id}/similar", response_model=SimilarResponse,
+            summary="Nearest neighbours by embedding, the item's own colour variants excluded")
+async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: PopularityDep,
+                  k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarResponse:
+    _item(retriever, item_id)
+    hits = await retriever.similar(item_id, k)
+    items = retriever.catalog.items
+    pop = await popularity.normalised([items[n].item_id for n, _, _ in hits])
+    return SimilarResponse(item_id=item_id, candidates=[
+        Candidate(item=items[n], dense_score=score, fused_score=score,
+                  variant_ids=[items[v].item_id for v in variants], popularity=pop.get(items[n].item_id, 0.0))
+        for n, score, variants in hits])
+
+
+@router.get("/popular", response_model=PopularResponse,
+            summary="Most popular items: last 24 h, then 7 d, then all time, then catalog rating order")
+async def popular(retriever: RetrieverDep, popularity: PopularityDep,
+                  k: Annotated[int, Query(ge=1, le=100)] = 10) -> PopularResponse:
+    catalog = retriever.catalog
+    ranked, source = await popularity.top(k)
+    chosen: list[tuple[int, float]] = []
+    seen_groups: set[str] = set()
+    best = ranked[0][1] if ranked else 0.0
+    for item_id, score in ranked:
+        n = catalog.index_of.get(item_id)
+        if n is None or catalog.items[n].group_id in seen_groups:
+            continue
+        seen_groups.add(catalog.items[n].group_id)
+        chosen.append((n, score / best if best > 0 else 0.0))
+        if len(chosen) >= k:
+            break
+    if not chosen:
+        source = "rating"
+        order = sorted(range(len(catalog)), key=lambda n: (-(catalog.items[n].rating or 0.0), n))
+        for n in order:
+            if catalog.items[n].group_id in seen_groups:
+                continue
+            seen_groups.add(catalog.items[n].group_id)
+            chosen.append((n, 0.0))
+            if len(chosen) >= k:
+                break
+    return PopularResponse(source=source, candidates=[
+        Candidate(item=catalog.items[n], fused_score=score, popularity=score,
+                  variant_ids=[catalog.items[v].item_id for v in catalog.groups[catalog.items[n].group_id] if v != n])
+        for n, score in chosen])

@@ -1,0 +1,222 @@
+"""The retrieval pipeline: parse → merge constraints → BM25 and dense search inside the filtered set →
+fusion → ordering (sort intent, exact RAM/storage the shopper named) → variant grouping."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import numpy as np
+
+from pickwise_common.bm25 import tokenize
+from pickwise_common.embeddings import Embedder
+from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, RetrieveResponse
+from pickwise_common.telemetry import stage
+
+from pickwise_retriever import dense, fusion
+from pickwise_retriever.catalog import Catalog, satisfies
+from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_query, refine
+
+SERVICE = "retriever"
+PopularityLookup = Callable[[list[str]], Awaitable[dict[str, float]]]
+
+
+@dataclass
+class Planned:
+    parsed: ParsedQuery
+    constraints: Constraints
+    refined: bool
+
+
+def plan(request: RetrieveRequest) -> Planned:
+    parsed = parse_query(request.query)
+    refined = False
+    constraints = parsed.constraints
+    if request.previous is not None and (parsed.refinement or not parsed.informative):
+        constraints = refine(request.previous, parsed)
+        refined = True
+    return Planned(parsed, merge_filters(constraints, request.filters), refined)
+
+
+def _order_key(sort: str, catalog: Catalog, n: int) -> float:
+    if sort == "price_asc":
+        return float(catalog.price[n])
+    if sort == "price_desc":
+        return -float(catalog.price[n])
+    if sort == "rating_desc":
+        value = catalog.rating[n]
+        return 0.0 if math.isnan(value) else -float(value)
+    return 0.0
+
+
+class Retriever:
+    def __init__(self, catalog: Catalog, embedder: Embedder, milvus: Any, collection: str,
+                 *, pool_size: int = 400) -> None:
+        self.catalog = catalog
+        self.embedder = embedder
+        self.milvus = milvus
+        self.collection = collection
+        self.pool_size = pool_size
+
+    async def retrieve(self, request: RetrieveRequest, popularity: PopularityLookup) -> RetrieveResponse:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        with stage(SERVICE, "parse"):
+            planned = plan(request)
+        c = planned.constraints
+        timings["parse"] = _ms(started)
+        response = RetrieveResponse(query=request.query, mode=request.mode, parsed=c, refined=planned.refined,
+                                    candidates=[], timings_ms=timings)
+        if c.impossible:
+            return response
+        catalog = self.catalog
+        mask = catalog.mask(c)
+        if not mask.any():
+            return response
+        parsed = planned.parsed
+        pool = max(self.pool_size, request.k * 8)
+        text = parsed.text if parsed.informative else request.query
+
+        bm25_scores: dict[str, float] = {}
+        dense_scores: dict[str, float] = {}
+        if request.mode in ("bm25", "hybrid"):
+            t = time.perf_counter()
+            with stage(SERVICE, "bm25"):
+                bm25_scores = self._bm25(parsed.text if parsed.informative else "", mask, pool)
+            timings["bm25"] = _ms(t)
+        if request.mode in ("dense", "hybrid"):
+            t = time.perf_counter()
+            with stage(SERVICE, "embed"):
+                vector = await anyio.to_thread.run_sync(self.embedder.encode_query, text)
+            timings["embed"] = _ms(t)
+            t = time.perf_counter()
+            with stage(SERVICE, "dense"):
+                expr = dense.milvus_filter(c)
+                hits = await anyio.to_thread.run_sync(
+                    lambda: dense.search(self.milvus, self.collection, vector.tolist(), expr, pool))
+            dense_scores = {item_id: score for item_id, score in hits if item_id in catalog.index_of}
+            timings["dense"] = _ms(t)
+
+        t = time.perf_counter()
+        with stage(SERVICE, "fuse"):
+            if request.mode == "bm25":
+                fused = fusion.min_max(bm25_scores)
+            elif request.mode == "dense":
+                fused = fusion.min_max(dense_scores)
+            elif request.fusion == "rrf":
+                fused = fusion.rrf([_ranked(bm25_scores), _ranked(dense_scores)])
+            else:
+                fused = fusion.weighted(bm25_scores, dense_scores, request.alpha)
+            pool_ids = self._pool(parsed, c, mask, fused, pool)
+            ordered = self._order(pool_ids, fused, parsed, c)
+            groups = self._group(ordered, mask, request.k, request.group_variants)
+        timings["fuse"] = _ms(t)
+
+        t = time.perf_counter()
+        with stage(SERVICE, "popularity"):
+            pop = await popularity([catalog.items[n].item_id for n, _ in groups])
+        timings["popularity"] = _ms(t)
+        for n, variants in groups:
+            item = catalog.items[n]
+            response.candidates.append(Candidate(
+                item=item, bm25_score=bm25_scores.get(item.item_id), dense_score=dense_scores.get(item.item_id),
+                fused_score=round(fused.get(item.item_id, 0.0), 6), satisfies=satisfies(item, c),
+                variant_ids=[catalog.items[v].item_id for v in variants],
+                popularity=pop.get(item.item_id, 0.0)))
+        timings["total"] = _ms(started)
+        return response
+
+    # ---------------------------------------------------------------- steps
+
+    def _bm25(self, text: str, mask: np.ndarray, limit: int) -> dict[str, float]:
+        tokens = tokenize(text)
+        if not tokens:
+            return {}
+        scores = self.catalog.bm25.scores(tokens)
+        scores = np.where(mask, scores, 0.0)
+        positive = np.flatnonzero(scores > 0)
+        if positive.size > limit:
+            positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
+        return {self.catalog.items[n].item_id: float(scores[n]) for n in positive}
+
+    def _pool(self, parsed: ParsedQuery, c: Constraints, mask: np.ndarray, fused: dict[str, float],
+              limit: int) -> list[int]:
+        """The candidates to order: what the searches found; with a query that only states constraints,
+        the whole filtered set (so "cheapest …" is the cheapest of all, not of the nearest 400)."""
+        index_of = self.catalog.index_of
+        found = [index_of[i] for i in fused if i in index_of and mask[index_of[i]]]
+        if parsed.informative and found:
+            return found
+        everything = np.flatnonzero(mask)
+        if everything.size > limit * 4 and c.sort != "relevance":
+            key = np.array([_order_key(c.sort, self.catalog, n) for n in everything])
+            everything = everything[np.argsort(key, kind="stable")[:limit * 4]]
+        return sorted(set(found) | set(everything.tolist()))
+
+    def _order(self, pool: list[int], fused: dict[str, float], parsed: ParsedQuery,
+               c: Constraints) -> list[int]:
+        catalog = self.catalog
+        prefer = parsed.prefer
+
+        def key(n: int) -> tuple[float, ...]:
+            item = catalog.items[n]
+            misses = sum(1 for name, value in prefer.items() if getattr(item, name) != value)
+            relevance = fused.get(item.item_id, 0.0)
+            if parsed.prefer_discount and c.sort == "relevance":
+                relevance += (item.discount_pct or 0.0) / 100
+            rating = 0.0 if item.rating is None else item.rating
+            return (misses, _order_key(c.sort, catalog, n), -relevance, -rating, n)
+
+        return sorted(pool, key=key)
+
+    def _group(self, ordered: list[int], mask: np.ndarray, k: int, group_variants: bool) -> list[tuple[int, list[int]]]:
+        out: list[tuple[int, list[int]]] = []
+        seen: set[str] = set()
+        for n in ordered:
+            if len(out) >= k:
+                break
+            item = self.catalog.items[n]
+            if not group_variants:
+                out.append((n, []))
+                continue
+            if item.group_id in seen:
+                continue
+            seen.add(item.group_id)
+            variants = [v for v in self.catalog.groups[item.group_id] if v != n and mask[v]]
+            out.append((n, variants))
+        return out
+
+    async def similar(self, item_id: str, k: int) -> list[tuple[int, float, list[int]]]:
+        """Nearest neighbours of an item by embedding, excluding its own variants (same group)."""
+        catalog = self.catalog
+        n = catalog.index_of[item_id]
+        group_id = catalog.items[n].group_id
+        vector = await anyio.to_thread.run_sync(dense.vector_of, self.milvus, self.collection, item_id)
+        if vector is None:
+            return []
+        expr = f"group_id != {group_id!r}".replace("'", '"')
+        hits = await anyio.to_thread.run_sync(
+            lambda: dense.search(self.milvus, self.collection, vector, expr, k * 4))
+        out: list[tuple[int, float, list[int]]] = []
+        seen: set[str] = set()
+        for hit_id, score in hits:
+            m = catalog.index_of.get(hit_id)
+            if m is None or catalog.items[m].group_id in seen:
+                continue
+            seen.add(catalog.items[m].group_id)
+            out.append((m, score, [v for v in catalog.groups[catalog.items[m].group_id] if v != m]))
+            if len(out) >= k:
+                break
+        return out
+
+
+def _ranked(scores: dict[str, float]) -> list[str]:
+    return [k for k, _ in sorted(scores.items(), key=lambda kv: -kv[1])]
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
