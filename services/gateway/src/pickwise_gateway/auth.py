@@ -5,6 +5,8 @@ covered however its router was included, and a rejected request still carries it
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -12,6 +14,7 @@ from pickwise_common.app import check_key, error_body
 from pickwise_gateway.rate_limit import TokenBucketLimiter
 
 PROTECTED_PREFIX = "/v1/"
+REJECTED_ROUTE = SimpleNamespace(path="/v1/* (rejected)")
 API_KEY_HEADER = "x-api-key"
 
 
@@ -44,6 +47,8 @@ class ApiKeyMiddleware:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
                       headers: dict[str, str] | None = None) -> None:
+        # label the request metric by a constant, not the raw path (unauthenticated paths are unbounded)
+        scope["route"] = REJECTED_ROUTE
         headers = dict(headers or {})
         if status == 401:
             headers["WWW-Authenticate"] = "ApiKey"

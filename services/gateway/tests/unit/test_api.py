@@ -186,3 +186,12 @@ async def test_openapi_declares_the_api_key_and_examples(gateway) -> None:
     operation = schema["paths"]["/v1/recommendations"]["post"]
     assert operation["security"] == [{"ApiKeyAuth": []}]
     assert schema["components"]["schemas"]["RecommendationRequest"]["examples"]
+
+
+async def test_rejected_paths_do_not_become_metric_labels(fakes) -> None:
+    app, _ = build(fakes)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        await client.get("/v1/items/probe-7f3a9c", headers={"X-API-Key": "wrong"})
+        metrics = (await client.get("/metrics")).text
+    assert "probe-7f3a9c" not in metrics
+    assert 'route="/v1/* (rejected)"' in metrics
