@@ -18,6 +18,7 @@ NAN = float("nan")
 # constraint dimension -> the Candidate.satisfies keys a retriever may use for it
 CONSTRAINT_KEYS: dict[str, tuple[str, ...]] = {
     "brand": ("brands", "brand"),
+    "brand_exclude": ("brands_exclude",),
     "price_min": ("price_min_inr", "price_min", "price"),
     "price_max": ("price_max_inr", "price_max", "price"),
     "ram": ("ram_gb_min", "ram_gb_max", "ram_gb", "ram"),
@@ -57,6 +58,9 @@ def _minmax(values: Sequence[float | None]) -> list[float]:
 
 
 def _is_feature_phone(item: Item) -> bool:
+    flag = item.attrs.get("feature_phone")
+    if flag is not None:
+        return bool(flag)
     ram = item.ram_gb
     return ram is not None and ram < 1.0
 
@@ -67,6 +71,11 @@ def constraint_holds(dim: str, item: Item, parsed: Constraints) -> bool | None:
         if not parsed.brands:
             return None
         return item.brand.strip().lower() in {b.strip().lower() for b in parsed.brands}
+    if dim == "brand_exclude":
+        excluded = getattr(parsed, "brands_exclude", None)  # a newer Constraints field; absent in old ones
+        if not excluded:
+            return None
+        return item.brand.strip().lower() not in {b.strip().lower() for b in excluded}
     if dim == "price_min":
         return None if parsed.price_min_inr is None else item.price_inr >= parsed.price_min_inr
     if dim == "price_max":
