@@ -18,7 +18,6 @@ COMMAND_MODULES: list[str] = [
     "evaluate",
     "bench",
     "train_ranker",
-    "train_ranker",
 ]
 
 
