@@ -12,7 +12,7 @@ TARGET ?= retriever
 MODE ?= bm25,dense,hybrid
 PYTEST_ARGS ?=
 
-.PHONY: install run infra test test-unit eval bench lint fmt clean distclean
+.PHONY: install run infra test test-unit eval bench lint fmt clean distclean manifests
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybr
 
 bench: install ## load test of the running stack on 127.0.0.1
 	$(BIN)/pickwise-pipeline bench
+
+manifests: install ## re-render deploy/k8s/manifests/{local,gke} from the Helm chart (commit the result)
+	$(BIN)/python deploy/k8s/render.py
 
 lint: install
 	$(BIN)/ruff check libs services data-pipeline tests

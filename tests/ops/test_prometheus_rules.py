@@ -61,8 +61,8 @@ def test_promtool_rule_unit_tests_pass(repo, run_tool, promtool) -> None:
 
 def test_the_rule_unit_tests_fail_when_an_alert_is_broken(repo, run_tool, promtool, tmp_path) -> None:
     """The unit tests are not vacuous: raising the latency threshold to 3 s makes them fail."""
-    broken = (repo / RULES).read_text().replace(
-        "service_route:pickwise_http_request_duration_seconds:p95_5m > 2", "service_route:pickwise_http_request_duration_seconds:p95_5m > 3")
+    rule = "service_route:pickwise_http_request_duration_seconds:p95_5m"
+    broken = (repo / RULES).read_text().replace(f"{rule} > 2", f"{rule} > 3")
     (tmp_path / "pickwise.rules.yml").write_text(broken)
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "pickwise.rules.test.yml").write_text((repo / RULE_TESTS).read_text())

@@ -1,0 +1,216 @@
+"""The Helm chart: it lints and renders with both values files (Helm's Go SDK via helm-python-sdk), every
+rendered object validates against the Kubernetes schemas (kubernetes-validate, offline), every workload
+has probes, resources and a non-root security context, and the checked-in manifests are current."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy/k8s/helm/pickwise"
+ENVIRONMENTS = ("local", "gke")
+KUBERNETES_VERSION = "1.32.0"
+STATELESS = {"gateway", "retriever", "reranker", "generator", "session"}
+SERVICES = STATELESS | {"event-consumer"}
+
+# Custom resources have no schema in Kubernetes itself: these are the fields of their published CRDs that
+# the chart uses (External Secrets Operator v1beta1, GKE ManagedCertificate v1, FrontendConfig v1beta1).
+CRD_SCHEMAS = {
+    ("external-secrets.io/v1beta1", "ExternalSecret"): {
+        "type": "object", "required": ["spec"],
+        "properties": {"spec": {
+            "type": "object", "required": ["secretStoreRef", "target", "data"], "additionalProperties": False,
+            "properties": {
+                "refreshInterval": {"type": "string", "pattern": r"^\d+[smh]$"},
+                "secretStoreRef": {"type": "object", "required": ["name", "kind"], "additionalProperties": False,
+                                   "properties": {"name": {"type": "string"},
+                                                  "kind": {"enum": ["SecretStore", "ClusterSecretStore"]}}},
+                "target": {"type": "object", "required": ["name"],
+                           "properties": {"name": {"type": "string"},
+                                          "creationPolicy": {"enum": ["Owner", "Orphan", "Merge", "None"]}}},
+                "data": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["secretKey", "remoteRef"], "additionalProperties": False,
+                    "properties": {"secretKey": {"type": "string"},
+                                   "remoteRef": {"type": "object", "required": ["key"],
+                                                 "properties": {"key": {"type": "string"}}}}}},
+            }}},
+    },
+    ("networking.gke.io/v1", "ManagedCertificate"): {
+        "type": "object", "required": ["spec"],
+        "properties": {"spec": {"type": "object", "required": ["domains"], "additionalProperties": False,
+                                "properties": {"domains": {"type": "array", "minItems": 1, "maxItems": 100,
+                                                           "items": {"type": "string", "maxLength": 63}}}}},
+    },
+    ("networking.gke.io/v1beta1", "FrontendConfig"): {
+        "type": "object", "required": ["spec"],
+        "properties": {"spec": {"type": "object", "additionalProperties": False, "properties": {
+            "redirectToHttps": {"type": "object", "properties": {"enabled": {"type": "boolean"}}},
+            "sslPolicy": {"type": "string"}}}},
+    },
+}
+
+
+def _render_module():
+    spec = importlib.util.spec_from_file_location("pickwise_k8s_render", REPO / "deploy/k8s/render.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_module = _render_module()
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def rendered(request) -> tuple[str, list[dict]]:
+    files = render_module.render(request.param)
+    objects = [doc for text in files.values() for doc in yaml.safe_load_all(text) if doc]
+    return request.param, objects
+
+
+def _of_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def _component(obj: dict) -> str:
+    return obj["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_chart_lints_clean_with_each_values_file(env) -> None:
+    values = helm.values_from_yaml((CHART / f"values-{env}.yaml").read_text())
+    report = helm.lint(str(CHART), values, strict=True, namespace="pickwise", kube_version=f"v{KUBERNETES_VERSION}")
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_lint_reports_a_broken_chart(tmp_path) -> None:
+    broken = tmp_path / "pickwise"
+    shutil.copytree(CHART, broken)
+    (broken / "templates" / "broken.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.nope.nested }}\n")
+    report = helm.lint(str(broken), strict=True)
+    assert report["errors"] or [m for m in report["messages"] if m["severity"] >= 3]
+
+
+def test_every_rendered_object_validates_against_the_kubernetes_schemas(rendered) -> None:
+    env, objects = rendered
+    assert objects
+    for obj in objects:
+        key = (obj["apiVersion"], obj["kind"])
+        if key in CRD_SCHEMAS:
+            jsonschema.validate(obj, CRD_SCHEMAS[key])
+        else:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_rejects_a_misspelt_field() -> None:
+    deployment = _of_kind(_render_objects("local"), "Deployment")[0]
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/readyz"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def _render_objects(env: str) -> list[dict]:
+    return [doc for text in render_module.render(env).values() for doc in yaml.safe_load_all(text) if doc]
+
+
+def test_every_workload_has_probes_resources_and_a_non_root_security_context(rendered) -> None:
+    env, objects = rendered
+    workloads = _of_kind(objects, "Deployment") + _of_kind(objects, "Job")
+    assert {_component(w) for w in workloads} == SERVICES | {"ingest"}
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        for container in pod["containers"]:
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"]["drop"] == ["ALL"]
+            if workload["kind"] == "Deployment":
+                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+                assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_stateless_services_autoscale_and_every_service_has_a_disruption_budget(rendered) -> None:
+    env, objects = rendered
+    deployments = {d["metadata"]["name"]: d for d in _of_kind(objects, "Deployment")}
+    hpas = _of_kind(objects, "HorizontalPodAutoscaler")
+    assert {_component(h) for h in hpas} == STATELESS
+    for hpa in hpas:
+        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    pdbs = _of_kind(objects, "PodDisruptionBudget")
+    assert {_component(p) for p in pdbs} == SERVICES
+    for pdb in pdbs:
+        target = deployments[pdb["metadata"]["name"]]
+        pod_labels = target["spec"]["template"]["metadata"]["labels"]
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_services_route_to_their_pods_and_the_config_names_them(rendered) -> None:
+    env, objects = rendered
+    config = _of_kind(objects, "ConfigMap")[0]["data"]
+    deployments = {_component(d): d for d in _of_kind(objects, "Deployment")}
+    for service in _of_kind(objects, "Service"):
+        name = _component(service)
+        pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        port = service["spec"]["ports"][0]["port"]
+        assert config[f"PICKWISE_{name.upper().replace('-', '_')}_URL"] == f"http://{service['metadata']['name']}:{port}"
+    assert config["PICKWISE_KAFKA_IDEMPOTENCE"] == "true"
+    assert config["PICKWISE_OTEL_EXPORTER"] == "otlp"
+
+
+def test_the_ingest_job_runs_the_pipeline(rendered) -> None:
+    env, objects = rendered
+    job = _of_kind(objects, "Job")[0]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] + container["args"] == ["python", "-m", "pickwise_pipeline", "ingest", "--if-changed"]
+
+
+def test_gke_values_use_workload_identity_secret_manager_managed_certificate_and_node_pools() -> None:
+    objects = _render_objects("gke")
+    account = _of_kind(objects, "ServiceAccount")[0]
+    gcp_account = account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert gcp_account.endswith(".iam.gserviceaccount.com")
+    assert _of_kind(objects, "Secret") == []  # no secret values in the manifests
+    external = _of_kind(objects, "ExternalSecret")[0]
+    assert external["spec"]["target"]["name"] == "pickwise-secrets"
+    ingress = _of_kind(objects, "Ingress")[0]
+    certificate = _of_kind(objects, "ManagedCertificate")[0]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["networking.gke.io/managed-certificates"] == certificate["metadata"]["name"]
+    assert certificate["spec"]["domains"] == [ingress["spec"]["rules"][0]["host"]]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+    assert backend == "pickwise-gateway"
+    for deployment in _of_kind(objects, "Deployment"):
+        assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"pickwise.io/pool": "services"}
+
+
+def test_the_checked_in_manifests_match_a_fresh_render() -> None:
+    result = subprocess.run([sys.executable, str(REPO / "deploy/k8s/render.py"), "--check"], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_stale_manifest_is_detected(tmp_path) -> None:
+    copy = tmp_path / "local"
+    shutil.copytree(REPO / "deploy/k8s/manifests/local", copy)
+    (copy / "hpa.yaml").write_text((copy / "hpa.yaml").read_text().replace("maxReplicas: 3", "maxReplicas: 4"))
+    (copy / "leftover.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n")
+    assert render_module.stale("local", copy) == ["hpa.yaml", "leftover.yaml"]
