@@ -25,9 +25,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pickwise-pipeline", description="Pickwise offline pipeline")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"pickwise_pipeline.{name}")
+        try:
+            module = importlib.import_module(f"pickwise_pipeline.{name}")
+        except ImportError as exc:
+            # one broken command module must not take the others (e.g. the launcher's ingest) down
+            _register_broken(subparsers, name, exc)
+            continue
         module.register(subparsers)
     return parser
+
+
+def _register_broken(subparsers: argparse._SubParsersAction, name: str, exc: ImportError) -> None:
+    def fail(_args: argparse.Namespace) -> int:
+        print(f"command module pickwise_pipeline.{name} cannot be imported: {exc}", file=sys.stderr)
+        return 1
+
+    parser = subparsers.add_parser(name.replace("_", "-"), help=f"(unavailable: {exc})")
+    parser.set_defaults(func=fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

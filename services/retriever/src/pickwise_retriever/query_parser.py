@@ -26,7 +26,7 @@ BRAND_ALIASES: dict[str, str] = {
     "lava": "Lava", "micromax": "Micromax", "nothing phone": "Nothing", "sony": "Sony", "xperia": "Sony",
 }
 # aliases that are also words of model names: they stay in the search text
-_MODEL_WORD_ALIASES = {"galaxy", "iphone", "iphones", "redmi", "mi", "pixel", "rog phone", "xperia",
+_MODEL_WORD_ALIASES = {"galaxy", "iphone", "iphones", "redmi", "mi", "moto", "pixel", "rog phone", "xperia",
                        "nothing phone"}
 COLORS = ("black", "white", "blue", "red", "green", "gold", "silver", "grey", "gray", "purple", "violet",
           "pink", "yellow", "orange", "bronze", "brown", "graphite", "cyan")
