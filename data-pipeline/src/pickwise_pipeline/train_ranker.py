@@ -101,6 +101,11 @@ def mean_ndcg(queries: Sequence[Judged], scores: Sequence[Sequence[float]] | Non
     return float(np.mean(values)) if values else 0.0
 
 
+def oracle_scores(queries: Sequence[Judged]) -> list[list[float]]:
+    """The best possible reordering of each query's candidates (the ceiling any reranker can reach)."""
+    return [[float(label) for label in q.labels] for q in queries]
+
+
 def fetch_candidates(rows: Sequence[dict[str, Any]], retriever_url: str, *, k: int, mode: str,
                      timeout_s: float) -> list[Judged]:
     judged = []
@@ -153,7 +158,8 @@ def cross_validated(queries: Sequence[Judged], *, folds: int, rounds: int, seed:
         before.append(mean_ndcg(test, None))
         after.append(mean_ndcg(test, predict(booster, test)))
     return {"folds": folds, "ndcg@10_retrieval": round(float(np.mean(before)), 4),
-            "ndcg@10_ranker": round(float(np.mean(after)), 4)}
+            "ndcg@10_ranker": round(float(np.mean(after)), 4),
+            "ndcg@10_oracle": round(mean_ndcg(queries, oracle_scores(queries)), 4)}
 
 
 def save(booster: Any, out_dir: Path, metadata: dict[str, Any]) -> Path:
@@ -167,6 +173,7 @@ def save(booster: Any, out_dir: Path, metadata: dict[str, Any]) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     judgments_path = Path(args.judgments)
     rows = load_judgments(judgments_path)
     started = time.perf_counter()
@@ -177,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     val_q = [q for q in queries if q.qid in val_ids]
     booster = train(train_q, rounds=args.rounds)
     validation = {"queries": len(val_q), "ndcg@10_retrieval": round(mean_ndcg(val_q, None), 4),
-                  "ndcg@10_ranker": round(mean_ndcg(val_q, predict(booster, val_q)), 4)}
+                  "ndcg@10_ranker": round(mean_ndcg(val_q, predict(booster, val_q)), 4),
+                  "ndcg@10_oracle": round(mean_ndcg(val_q, oracle_scores(val_q)), 4)}
     cv = cross_validated(queries, folds=args.folds, rounds=args.rounds, seed=args.seed) if args.folds > 1 else None
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     gains = booster.feature_importance(importance_type="gain")
