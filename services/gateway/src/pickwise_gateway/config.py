@@ -29,6 +29,11 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     reranker_budget_ms: int = Field(default=500, ge=1)
     generator_budget_ms: int = Field(default=1500, ge=1)
     popularity_budget_ms: int = Field(default=300, ge=1)
+    # retrieval does not depend on the shopper (personalisation happens in the reranker), so identical
+    # retrieve requests within the TTL are answered from an in-process cache; 0 turns it off
+    retrieval_cache_ttl_s: float = Field(default=30.0, ge=0)
+    retrieval_cache_size: int = Field(default=2048, ge=0)
+    popularity_cache_ttl_s: float = Field(default=5.0, ge=0)
     retrieve_candidates: int = Field(default=50, ge=1, le=500, description="candidates asked of the retriever")
     # None: embed the first API key in the web page only when PICKWISE_ENVIRONMENT=local
     web_embed_key: bool | None = None

@@ -98,16 +98,22 @@ async def popular_items(redis: Any, k: int, *, filters: Constraints | None = Non
         ranked = [(i, s) for i, s in await _summed(redis, keys) if i not in seen]
         if not ranked:
             continue
-        items = await load_items(redis, [i for i, _ in ranked])
         top = ranked[0][1] or 1.0
         added = False
-        for item_id, score in ranked:
-            seen.add(item_id)
-            item = items.get(item_id)
-            if item is None or not matches(item, filters):
-                continue
-            chosen.append((item, round(score / top if top > 0 else 0.0, 6)))
-            added = True
+        chunk = max(2 * k, 50)
+        # item metadata is fetched a chunk at a time: usually the first chunk fills the list
+        for offset in range(0, len(ranked), chunk):
+            part = ranked[offset:offset + chunk]
+            items = await load_items(redis, [i for i, _ in part])
+            for item_id, score in part:
+                seen.add(item_id)
+                item = items.get(item_id)
+                if item is None or not matches(item, filters):
+                    continue
+                chosen.append((item, round(score / top if top > 0 else 0.0, 6)))
+                added = True
+                if len(chosen) >= k:
+                    break
             if len(chosen) >= k:
                 break
         if added and first_tier == "none":

@@ -34,12 +34,15 @@ from pickwise_gateway import answer as answers
 from pickwise_gateway import popularity
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.models import RecommendationRequest, RecommendationResponse, ResultItem, Scores
+from pickwise_gateway.ttl_cache import TTLCache
 from pickwise_gateway.variants import Variant
 
 log = logging.getLogger("pickwise.gateway.recommendation")
 
 RESPONSES = Counter("pickwise_gateway_recommendations_total", "Recommendation/search responses served",
                     ["endpoint", "variant", "degraded"])
+CACHE_LOOKUPS = Counter("pickwise_gateway_cache_lookups_total", "In-process cache lookups, by cache and outcome",
+                        ["cache", "outcome"])
 DROPPED_CITATIONS = Counter("pickwise_gateway_dropped_citations_total",
                             "Picks in a generated answer that cited an item not in the result list")
 
@@ -106,6 +109,9 @@ class Recommender:
         self.settings = settings
         self.clients = clients
         self.redis = redis
+        self.retrievals: TTLCache[RetrieveResponse] = TTLCache(settings.retrieval_cache_size,
+                                                                settings.retrieval_cache_ttl_s)
+        self.popular: TTLCache[tuple[list[tuple[Item, float]], str]] = TTLCache(256, settings.popularity_cache_ttl_s)
 
     async def recommend(self, request: RecommendationRequest, *, request_id: str, variant: Variant,
                         endpoint: str = "recommendations") -> RecommendationResponse:
@@ -164,6 +170,13 @@ class Recommender:
                                fusion=variant.fusion, alpha=variant.alpha, filters=request.filters,
                                previous=previous)
         start = time.perf_counter()
+        cache_key = body.model_dump_json(exclude_none=True)
+        cached = self.retrievals.get(cache_key)
+        if self.retrievals.enabled:
+            CACHE_LOOKUPS.labels("retrieval", "hit" if cached is not None else "miss").inc()
+        if cached is not None:
+            outcome.timings_ms["retrieve"] = _ms(start)
+            return cached
         with stage("gateway", "retrieve"):
             try:
                 raw = await self.clients["retriever"].post_json(
@@ -186,6 +199,7 @@ class Recommender:
         if retrieved is not None:
             for name, value in retrieved.timings_ms.items():
                 outcome.timings_ms[f"retrieve.{name}"] = value
+            self.retrievals.put(cache_key, retrieved)
             return retrieved
         outcome.degrade("retriever_unavailable")
         await self._popular(request, budget, outcome)
@@ -197,10 +211,15 @@ class Recommender:
             if self.redis is None:
                 raise DependencyUnavailable("retriever unavailable and no Redis for the popularity fallback",
                                             dependency="retriever")
+            key = (request.k, request.filters.model_dump_json() if request.filters else "")
+            cached = self.popular.get(key)
             try:
-                chosen, tier = await asyncio.wait_for(
-                    popularity.popular_items(self.redis, request.k, filters=request.filters),
-                    budget.hop_ms(self.settings.popularity_budget_ms) / 1000.0)
+                if cached is None:
+                    cached = await asyncio.wait_for(
+                        popularity.popular_items(self.redis, request.k, filters=request.filters),
+                        budget.hop_ms(self.settings.popularity_budget_ms) / 1000.0)
+                    self.popular.put(key, cached)
+                chosen, tier = cached
             except Exception as exc:  # redis-py raises several families (connection, timeout, response)
                 raise DependencyUnavailable(f"retriever and the popularity fallback are unavailable: "
                                             f"{type(exc).__name__}", dependency="retriever") from exc

@@ -159,3 +159,20 @@ def test_budget_hop_is_capped_by_what_is_left() -> None:
     assert budget.hop_ms(800, reserve_ms=150) == pytest.approx(350)
     now[0] += 1.0
     assert budget.hop_ms(800) == 0
+
+
+async def test_identical_retrievals_are_served_from_the_cache(fakes) -> None:
+    gateway = recommender(fakes)
+    for user in ("u1", "u2"):
+        await gateway.recommend(RecommendationRequest(query="phone", user_id=user, generate=False),
+                                request_id="r", variant=VARIANT_A)
+    assert len(fakes.seen["retriever"]) == 1
+    assert len(fakes.seen["reranker"]) == 2  # personalisation still runs per request
+
+
+async def test_retrieval_cache_can_be_turned_off(fakes) -> None:
+    gateway = recommender(fakes, retrieval_cache_ttl_s=0)
+    for _ in range(2):
+        await gateway.recommend(RecommendationRequest(query="phone", generate=False), request_id="r",
+                                variant=VARIANT_A)
+    assert len(fakes.seen["retriever"]) == 2
