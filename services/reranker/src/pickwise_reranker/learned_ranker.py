@@ -44,7 +44,9 @@ class RankerModel:
         if not candidates:
             return []
         rows = np.asarray(extract_features(candidates, parsed), dtype=np.float64)
-        return [float(s) for s in self.booster.predict(rows)]
+        # one thread: for ~50 rows OpenMP's thread start-up and spinning cost more than they save
+        # (p95 of predict 13 ms with the default threads vs 1 ms with one, on 2 shared cores)
+        return [float(s) for s in self.booster.predict(rows, num_threads=1)]
 
 
 def model_files(model_dir: Path) -> list[Path]:
