@@ -14,11 +14,11 @@ from pickwise_gateway.recommendation import Recommender
 from pickwise_gateway.session_events import SessionEventPublisher
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     return request.app.state.settings
 
 
-def api_key(request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> str:
+async def api_key(request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> str:
     """The caller's API key, checked against ``PICKWISE_API_KEYS`` (401 when missing or unknown).
 
     Every ``/v1/*`` route is already behind ApiKeyMiddleware (auth.py); this dependency documents the
@@ -26,23 +26,23 @@ def api_key(request: Request, x_api_key: Annotated[str | None, Header(alias="X-A
     return require_api_key(request.app.state.settings, x_api_key)
 
 
-def get_producer(request: Request) -> JsonProducer:
+async def get_producer(request: Request) -> JsonProducer:
     return request.app.state.producer
 
 
-def get_clients(request: Request) -> dict[str, ServiceClient]:
+async def get_clients(request: Request) -> dict[str, ServiceClient]:
     return request.app.state.clients
 
 
-def get_recommender(request: Request) -> Recommender:
+async def get_recommender(request: Request) -> Recommender:
     return request.app.state.recommender
 
 
-def get_publisher(request: Request) -> SessionEventPublisher:
+async def get_publisher(request: Request) -> SessionEventPublisher:
     return request.app.state.session_events
 
 
-def get_retriever(request: Request) -> ServiceClient:
+async def get_retriever(request: Request) -> ServiceClient:
     return request.app.state.clients["retriever"]
 
 

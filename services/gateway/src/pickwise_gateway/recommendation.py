@@ -179,12 +179,12 @@ class Recommender:
             return cached
         with stage("gateway", "retrieve"):
             try:
-                raw = await self.clients["retriever"].post_json(
-                    "/v1/retrieve", body.model_dump(mode="json", exclude_none=True),
+                raw = await self.clients["retriever"].request(
+                    "POST", "/v1/retrieve", json=body.model_dump(mode="json", exclude_none=True),
                     timeout_ms=budget.hop_ms(self.settings.retriever_budget_ms,
                                              reserve_ms=RESERVE_AFTER_RETRIEVE_MS),
                     idempotent=True)
-                retrieved = RetrieveResponse.model_validate(raw)
+                retrieved = RetrieveResponse.model_validate_json(raw.content)
             except DownstreamError as exc:
                 if 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
                     # the retriever rejected what the client asked for: the client should hear why
@@ -242,10 +242,10 @@ class Recommender:
         reranked: RerankResponse | None = None
         with stage("gateway", "rerank"):
             try:
-                raw = await self.clients["reranker"].post_json(
-                    "/v1/rerank", body.model_dump(mode="json", exclude_none=True),
+                raw = await self.clients["reranker"].request(
+                    "POST", "/v1/rerank", json=body.model_dump(mode="json", exclude_none=True),
                     timeout_ms=budget.hop_ms(self.settings.reranker_budget_ms), idempotent=True)
-                reranked = RerankResponse.model_validate(raw)
+                reranked = RerankResponse.model_validate_json(raw.content)
             except UNAVAILABLE as exc:
                 log.warning("reranker unavailable: %s", exc)
         outcome.timings_ms["rerank"] = _ms(start)
@@ -288,10 +288,10 @@ class Recommender:
                         raise DependencyUnavailable("no time left for the generator", dependency="generator")
                     body = GenerateRequest(query=request.query, items=shown, history=outcome.history,
                                            parsed=outcome.parsed)
-                    raw = await self.clients["generator"].post_json(
-                        "/v1/generate", body.model_dump(mode="json", exclude_none=True), timeout_ms=hop_ms,
-                        idempotent=False)
-                    answer = Answer.model_validate(raw)
+                    raw = await self.clients["generator"].request(
+                        "POST", "/v1/generate", json=body.model_dump(mode="json", exclude_none=True),
+                        timeout_ms=hop_ms, idempotent=False)
+                    answer = Answer.model_validate_json(raw.content)
                 except UNAVAILABLE as exc:
                     log.warning("generator unavailable: %s", exc)
                     outcome.degrade("generator_unavailable")
