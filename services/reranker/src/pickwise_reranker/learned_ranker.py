@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +87,3 @@ def load_newest(model_dir: Path) -> RankerModel | None:
             log.warning("skipping ranker model: %s", exc)
     return None
 
-
-def squash(score: float) -> float:
-    """A ranker score (unbounded) as a positive 0..1 base the behaviour boost can multiply."""
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, score))))

@@ -20,12 +20,25 @@ from pickwise_common.schemas import BoostDetail, Candidate, RankedItem, RerankRe
 from pickwise_common.telemetry import stage
 from pickwise_reranker.behaviour_boost import BoostWeights, GroupCache, UserSignals, compute_boosts, fetch_signals
 from pickwise_reranker.cross_encoder import CrossEncoderScorer
-from pickwise_reranker.learned_ranker import RankerModel, squash
+from pickwise_reranker.learned_ranker import RankerModel
 
 log = logging.getLogger("pickwise.reranker")
 
 SERVICE = "reranker"
 MIN_BASE = 1e-6
+RANKER_FLOOR = 0.1
+
+
+def rescale(scores: Sequence[float], floor: float = RANKER_FLOOR) -> list[float]:
+    """Ranker scores (unbounded, only their order within a query means something) mapped per query onto
+    ``[floor, 1]``: the best candidate gets 1, the worst ``floor``, so a boost multiplier compares like with
+    like from query to query (a sigmoid would saturate: scores of 5 and 7 both become ~1)."""
+    if not scores:
+        return []
+    lo, hi = min(scores), max(scores)
+    if hi - lo <= 1e-12:
+        return [1.0] * len(scores)
+    return [floor + (1 - floor) * (s - lo) / (hi - lo) for s in scores]
 
 
 def combine_base(fused: Sequence[float], ce: Sequence[float] | None, ranker: Sequence[float] | None,
@@ -33,7 +46,7 @@ def combine_base(fused: Sequence[float], ce: Sequence[float] | None, ranker: Seq
     """The positive base score each candidate's boost multiplies."""
     n = len(fused)
     if ranker is not None:
-        base = [squash(s) for s in ranker]
+        base = rescale(ranker)
         if ce is not None:
             base = [(1 - ce_weight) * b + ce_weight * c for b, c in zip(base, ce, strict=True)]
     elif ce is not None:

@@ -12,7 +12,7 @@ from pickwise_common.schemas import Constraints, RerankRequest
 from pickwise_reranker import cross_encoder as ce
 from pickwise_reranker import learned_ranker
 from pickwise_reranker.behaviour_boost import BoostWeights, UserSignals, compute_boosts, popularity_norm
-from pickwise_reranker.ranking import Reranker, combine_base
+from pickwise_reranker.ranking import Reranker, combine_base, rescale
 
 pytestmark = pytest.mark.unit
 
@@ -149,9 +149,14 @@ def test_base_is_fused_score_without_models():
     assert combine_base([0.9, 0.1, 0.0], None, None, 0.5) == [0.9, 0.1, 1e-6]
 
 
-def test_base_mixes_ranker_and_cross_encoder():
-    base = combine_base([0.1], [0.8], [0.0], 0.25)
-    assert base == [pytest.approx(0.75 * 0.5 + 0.25 * 0.8)]
+def test_base_mixes_rescaled_ranker_and_cross_encoder():
+    base = combine_base([0.1, 0.1], [0.8, 0.4], [5.0, -1.0], 0.25)
+    assert base == [pytest.approx(0.75 * 1.0 + 0.25 * 0.8), pytest.approx(0.75 * 0.1 + 0.25 * 0.4)]
+
+
+def test_ranker_scores_are_rescaled_per_query_keeping_their_order():
+    assert rescale([7.0, 5.0, 6.0]) == pytest.approx([1.0, 0.1, 0.55])
+    assert rescale([2.0, 2.0]) == [1.0, 1.0] and rescale([]) == []
 
 
 async def test_without_redis_features_are_unavailable_and_order_is_the_base(make_candidate):
