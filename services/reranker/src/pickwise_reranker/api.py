@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 
 from pickwise_common.app import require_admin_key
+from pickwise_common.errors import InvalidInput
 from pickwise_common.schemas import RerankRequest, RerankResponse
 from pickwise_reranker.config import RerankerSettings
 from pickwise_reranker.models import reload_models
@@ -30,6 +31,12 @@ RerankerDep = Annotated[Reranker, Depends(get_reranker)]
 @router.post("/v1/rerank", response_model=RerankResponse, tags=["rerank"],
              summary="Order retrieval candidates: cross-encoder, learned ranker, behaviour boost")
 async def rerank(body: RerankRequest, reranker: RerankerDep) -> RerankResponse:
+    seen: set[str] = set()
+    for n, cand in enumerate(body.candidates):
+        if cand.item.item_id in seen:
+            raise InvalidInput(f"candidate {cand.item.item_id!r} is listed twice", fields=[
+                {"field": f"body.candidates.{n}.item.item_id", "message": "duplicate item_id", "type": "duplicate"}])
+        seen.add(cand.item.item_id)
     return await reranker.rerank(body)
 
 

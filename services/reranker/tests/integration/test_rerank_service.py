@@ -52,7 +52,8 @@ def ids(response) -> list[str]:
     return [r["item"]["item_id"] for r in response.json()["items"]]
 
 
-def test_a_click_lifts_the_clicked_item_for_that_user_only(redis_url, rds, tmp_path, make_candidate, user_id):
+def test_a_click_lifts_the_clicked_item_for_that_user_only(redis_url, rds, tmp_path, make_candidate, user_id,
+                                                          no_blocking_io):
     tag = uuid.uuid4().hex[:6]
     cands = [make_candidate(f"{tag}-a", fused=0.9), make_candidate(f"{tag}-b", fused=0.8),
              make_candidate(f"{tag}-c", fused=0.7)]
@@ -70,7 +71,8 @@ def test_a_click_lifts_the_clicked_item_for_that_user_only(redis_url, rds, tmp_p
     assert other.json()["items"][0]["boost"] is None
 
 
-def test_a_click_on_another_colour_of_the_model_counts(redis_url, rds, tmp_path, make_candidate, user_id):
+def test_a_click_on_another_colour_of_the_model_counts(redis_url, rds, tmp_path, make_candidate, user_id,
+                                                      no_blocking_io):
     tag = uuid.uuid4().hex[:6]
     rds.hset(rkeys.item_key(f"{tag}-red"), mapping={"group_id": f"{tag}-model", "brand": "Samsung"})
     rds.lpush(rkeys.user_clicks_key(user_id), f"{tag}-red")
@@ -119,7 +121,8 @@ def test_readyz_and_responses_say_when_the_cross_encoder_is_absent(redis_url, tm
     assert response.json()["cross_encoder"] is None and response.json()["ranker"] is None
 
 
-def test_a_local_cross_encoder_is_loaded_and_reported(redis_url, tmp_path, tiny_cross_encoder, make_candidate):
+def test_a_local_cross_encoder_is_loaded_and_reported(redis_url, tmp_path, tiny_cross_encoder, make_candidate,
+                                                      no_blocking_io):
     config = settings(redis_url, tmp_path, reranker_model=str(tiny_cross_encoder))
     with TestClient(create_app(config)) as client:
         models = client.get("/readyz").json()["checks"]["models"]
@@ -159,3 +162,11 @@ def test_bad_input_is_422_naming_the_field(redis_url, tmp_path, body, field):
         response = client.post("/v1/rerank", json=body)
     assert response.status_code == 422
     assert field in [f["field"] for f in response.json()["error"]["fields"]]
+
+
+def test_a_duplicate_candidate_is_422_naming_it(redis_url, tmp_path, make_candidate):
+    cands = [make_candidate("a"), make_candidate("b"), make_candidate("a")]
+    with TestClient(create_app(settings(redis_url, tmp_path))) as client:
+        response = client.post("/v1/rerank", json=payload(cands))
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "body.candidates.2.item.item_id"
