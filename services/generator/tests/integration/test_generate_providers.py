@@ -62,7 +62,7 @@ def test_groq_answers_first_with_usage_and_only_given_ids(fake_llm, make_item):
     assert "product" in sent["body"]["messages"][0]["content"] and sent["body"]["messages"][0]["role"] == "system"
 
 
-def test_slow_groq_falls_back_to_openai(fake_llm, make_item):
+def test_slow_groq_falls_back_to_openai(fake_llm, make_item, no_blocking_io):
     answer = post(settings_for(fake_llm, groq="slow", openai="good", timeout_ms=300), body(make_item)).json()
     assert answer["provider"] == "openai" and answer["model"] == "gpt-test"
     assert answer["fallback_reasons"] == ["groq:timeout"]
@@ -105,7 +105,7 @@ def test_stream_sends_summary_deltas_then_the_validated_answer(fake_llm, make_it
     assert "not-in-the-list" not in {p["item_id"] for p in answer["picks"]}
 
 
-def test_stream_falls_back_after_invalid_output(fake_llm, make_item):
+def test_stream_falls_back_after_invalid_output(fake_llm, make_item, no_blocking_io):
     response = post(settings_for(fake_llm, groq="invalid", openai="good"), body(make_item), "/v1/generate/stream")
     events = sse_events(response.text)
     assert ("fallback", {"provider": "groq", "reason": "invalid_output"}) in events
