@@ -196,9 +196,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def _table_row(row: dict[str, Any]) -> str:
     stages = " ".join(f"{k}={v['p50']}" for k, v in row["stages_ms"].items())
+    degraded = ",".join(f"{k}:{v}" for k, v in sorted(row["degraded"].items())) or "none"
     return (f"{row['endpoint']:<16} c={row['concurrency']:<3} n={row['requests']:<5} "
             f"p50={row['p50_ms']:>7.1f} p95={row['p95_ms']:>7.1f} p99={row['p99_ms']:>7.1f} ms  "
-            f"{row['throughput_rps']:>6.1f} req/s  errors={row['error_rate']:.1%}  stages(p50 ms): {stages}")
+            f"{row['throughput_rps']:>6.1f} req/s  errors={row['error_rate']:.1%}  degraded={degraded}  "
+            f"stages(p50 ms): {stages}")
 
 
 def _default_key() -> str:
