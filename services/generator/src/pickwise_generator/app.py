@@ -18,7 +18,7 @@ from pickwise_generator.providers import build_providers
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GeneratorSettings = app.state.settings
     providers = build_providers(settings)
-    app.state.generator = Generator(providers)
+    app.state.generator = Generator(providers, total_budget_s=settings.llm_total_budget_ms / 1000)
 
     async def llm_check() -> dict[str, object]:
         # configuration only: probing a paid API on every readiness poll would cost money and quota

@@ -19,6 +19,9 @@ class GeneratorSettings(ServiceSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     llm_timeout_ms: int = Field(default=1500, ge=50, le=60_000)
+    # all LLM attempts of one request together; below the gateway's generator budget (1500 ms) so the
+    # template still answers in time when every provider is slow
+    llm_total_budget_ms: int = Field(default=1300, ge=50, le=120_000)
     llm_max_tokens: int = Field(default=400, ge=16, le=4096)
     llm_temperature: float = Field(default=0.2, ge=0, le=2)
     llm_json_mode: bool = True

@@ -25,6 +25,7 @@ log = logging.getLogger("pickwise.generator")
 
 SERVICE = "generator"
 TEMPLATE = "template"
+MIN_ATTEMPT_S = 0.05  # less time than this left: not worth starting another provider
 
 LLM_REQUESTS = Counter("pickwise_llm_requests_total", "LLM (and template) answer attempts by outcome",
                        ["provider", "outcome"])
@@ -77,8 +78,9 @@ def _template(request: GenerateRequest, reasons: list[str]) -> Answer:
 
 
 class Generator:
-    def __init__(self, providers: Sequence[ChatProvider]) -> None:
+    def __init__(self, providers: Sequence[ChatProvider], total_budget_s: float = 1.3) -> None:
         self.providers = list(providers)
+        self.total_budget_s = total_budget_s
 
     def _start(self, request: GenerateRequest) -> tuple[list[str], bool]:
         if not request.items:
@@ -91,11 +93,16 @@ class Generator:
         reasons, use_llm = self._start(request)
         if use_llm:
             messages = build_messages(request.query, request.items, request.parsed, request.history)
+            deadline = time.monotonic() + self.total_budget_s
             for provider in self.providers:
+                left_s = deadline - time.monotonic()
+                if left_s < MIN_ATTEMPT_S:
+                    reasons.append(f"{provider.name}:no_time")
+                    continue
                 attempt = Attempt(provider)
                 with stage(SERVICE, f"llm_{provider.name}", **_span_attributes(provider)) as span:
                     try:
-                        completion = await provider.complete(messages)
+                        completion = await provider.complete(messages, left_s)
                     except ProviderError as exc:
                         attempt.record(span, exc.reason, None)
                         reasons.append(f"{provider.name}:{exc.reason}")
@@ -119,7 +126,12 @@ class Generator:
         reasons, use_llm = self._start(request)
         if use_llm:
             messages = build_messages(request.query, request.items, request.parsed, request.history)
+            deadline = time.monotonic() + self.total_budget_s
             for provider in self.providers:
+                left_s = deadline - time.monotonic()
+                if left_s < MIN_ATTEMPT_S:
+                    reasons.append(f"{provider.name}:no_time")
+                    continue
                 yield "provider", {"provider": provider.name, "model": provider.model}
                 attempt = Attempt(provider)
                 state = StreamState()
@@ -127,7 +139,7 @@ class Generator:
                 failure: str | None = None
                 with stage(SERVICE, f"llm_{provider.name}", stream=True, **_span_attributes(provider)) as span:
                     try:
-                        async for piece in provider.stream(messages, state):
+                        async for piece in provider.stream(messages, state, left_s):
                             text = extractor.feed(piece)
                             if text:
                                 yield "delta", {"text": text}

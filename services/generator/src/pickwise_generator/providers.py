@@ -60,26 +60,29 @@ class ChatProvider:
             params["response_format"] = {"type": "json_object"}
         return params
 
-    async def complete(self, messages: list[dict[str, str]]) -> Completion:
+    async def complete(self, messages: list[dict[str, str]], timeout_s: float | None = None) -> Completion:
+        timeout_s = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 response = await self.client.chat.completions.create(**self._params(messages))
         except TimeoutError as exc:
-            raise ProviderError("timeout", f"{self.name}: no answer within {self.timeout_s:.1f} s") from exc
+            raise ProviderError("timeout", f"{self.name}: no answer within {timeout_s:.2f} s") from exc
         except self.errors as exc:
             raise ProviderError(_reason(exc), f"{self.name}: {type(exc).__name__}: {exc}"[:300]) from exc
         if not response.choices or not response.choices[0].message.content:
             raise ProviderError("empty", f"{self.name}: empty answer")
         return Completion(text=response.choices[0].message.content, usage=_usage(response.usage))
 
-    async def stream(self, messages: list[dict[str, str]], state: StreamState) -> AsyncIterator[str]:
+    async def stream(self, messages: list[dict[str, str]], state: StreamState,
+                     timeout_s: float | None = None) -> AsyncIterator[str]:
         """Yield text chunks; ``state`` holds the whole text and usage when the stream ends. The timeout
         covers the whole stream."""
+        timeout_s = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
         params = self._params(messages) | {"stream": True}
         if self.name == "openai":
             params["stream_options"] = {"include_usage": True}
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 response = await self.client.chat.completions.create(**params)
                 async for chunk in response:
                     usage = getattr(chunk, "usage", None) or getattr(getattr(chunk, "x_groq", None), "usage", None)
@@ -90,7 +93,7 @@ class ChatProvider:
                         state.text += piece
                         yield piece
         except TimeoutError as exc:
-            raise ProviderError("timeout", f"{self.name}: stream exceeded {self.timeout_s:.1f} s") from exc
+            raise ProviderError("timeout", f"{self.name}: stream exceeded {timeout_s:.2f} s") from exc
         except self.errors as exc:
             raise ProviderError(_reason(exc), f"{self.name}: {type(exc).__name__}: {exc}"[:300]) from exc
         if not state.text:

@@ -69,6 +69,15 @@ def test_slow_groq_falls_back_to_openai(fake_llm, make_item, no_blocking_io):
     assert fake_llm.requests[-1]["path"].endswith("/good/v1/chat/completions")
 
 
+def test_total_budget_bounds_the_whole_chain(fake_llm, make_item):
+    settings = settings_for(fake_llm, groq="slow", openai="slow", timeout_ms=2000)
+    settings.llm_total_budget_ms = 400
+    answer = post(settings, body(make_item)).json()
+    assert answer["provider"] == "template"
+    assert answer["fallback_reasons"][0] == "groq:timeout"
+    assert answer["fallback_reasons"][1] in ("openai:no_time", "openai:timeout")
+
+
 def test_failing_groq_and_invalid_openai_fall_back_to_the_template(fake_llm, make_item):
     answer = post(settings_for(fake_llm, groq="fail", openai="invalid"), body(make_item)).json()
     assert answer["provider"] == "template"
