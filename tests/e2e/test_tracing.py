@@ -1,15 +1,17 @@
 """One trace per request across every hop, exported over OTLP/HTTP: a recommendation from the gateway
-through session, retriever, reranker and generator (with their stage spans), and a click from the gateway
-through Kafka (``traceparent`` header) into the event-consumer's processing of it.
+through session, retriever, reranker and generator (with their stage spans, the LLM call included), and a
+click from the gateway through Kafka (``traceparent`` header) into the event-consumer's processing of it.
 
 A collector stand-in (an HTTP server on 127.0.0.1 decoding OTLP protobuf with opentelemetry-proto)
 receives the spans of a dedicated set of services started with ``stack.start_extra`` and
 ``PICKWISE_OTEL_EXPORTER=otlp``, so the shared stack is untouched. The extra event-consumer joins its own
-consumer group, so it sees every event whatever the shared consumer does."""
+consumer group, so it sees every event whatever the shared consumer does; the extra generator talks to an
+OpenAI-compatible stand-in on 127.0.0.1, so the trace holds a real LLM-call span."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 import uuid
@@ -102,6 +104,40 @@ class OtlpCollector:
         self.server.server_close()
 
 
+class ChatCompletionsStandIn:
+    """An OpenAI-compatible ``POST /v1/chat/completions`` that answers a grounded JSON citing the first two
+    items it was given."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                payload = json.loads(body["messages"][-1]["content"])
+                picks = [{"item_id": item["item_id"], "why": "matches the query"} for item in payload["items"][:2]]
+                content = json.dumps({"summary": "Two phones that fit what you asked for.", "picks": picks})
+                reply = json.dumps({
+                    "id": "chatcmpl-trace", "object": "chat.completion", "created": int(time.time()),
+                    "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
+                                                         "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 200, "completion_tokens": 30, "total_tokens": 230}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def _value(value) -> object:
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
@@ -165,14 +201,24 @@ def collector() -> Iterator[OtlpCollector]:
 
 
 @pytest.fixture(scope="module")
-def traced_gateway(stack, collector) -> Iterator[str]:
+def llm() -> Iterator[ChatCompletionsStandIn]:
+    started = ChatCompletionsStandIn()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def traced_gateway(stack, collector, llm) -> Iterator[str]:
     """Six extra service processes exporting to the collector; the extra gateway calls the extra services."""
     otlp = {"PICKWISE_OTEL_EXPORTER": "otlp", "PICKWISE_OTLP_ENDPOINT": collector.url}
+    provider = {"PICKWISE_OPENAI_BASE_URL": llm.url, "PICKWISE_OPENAI_API_KEY": "test-key"}
     started = []
     try:
         urls = {}
         for name in ("retriever", "reranker", "generator", "session"):
-            proc, url = stack.start_extra(name, otlp)
+            proc, url = stack.start_extra(name, otlp | (provider if name == "generator" else {}))
             started.append(proc)
             urls[f"PICKWISE_{name.upper()}_URL"] = url
         group = {"PICKWISE_CONSUMER_GROUP": f"tracing-{uuid.uuid4().hex[:8]}"}
@@ -214,7 +260,7 @@ def test_a_recommendation_is_one_trace_through_every_hop_with_stage_spans(traced
               ("retriever", "POST /v1/retrieve"), ("reranker", "POST /v1/rerank"),
               ("generator", "POST /v1/generate"), ("retriever", "parse"), ("retriever", "bm25"),
               ("retriever", "dense"), ("retriever", "fuse"), ("reranker", "ranker"),
-              ("reranker", "behaviour_boost"), ("generator", "template"),
+              ("reranker", "behaviour_boost"), ("generator", "llm_openai"),
               ("event-consumer", "consume events.sessions")]
     tree = wait_for_trace(collector, trace_id, lambda t: all(_has(t, s, n) for s, n in wanted))
 
@@ -236,7 +282,10 @@ def test_a_recommendation_is_one_trace_through_every_hop_with_stage_spans(traced
     rerank = tree.one("reranker", "POST /v1/rerank")
     for stage in ("ranker", "behaviour_boost"):
         assert tree.descends(tree.one("reranker", stage), rerank)
-    assert tree.descends(tree.one("generator", "template"), tree.one("generator", "POST /v1/generate"))
+    llm_call = tree.one("generator", "llm_openai")
+    assert tree.descends(llm_call, tree.one("generator", "POST /v1/generate"))
+    assert llm_call.attributes["gen_ai.usage.input_tokens"] == 200
+    assert body["answer"]["picks"], body["answer"]
 
 
 def test_a_click_continues_its_trace_into_the_event_consumer(traced_gateway, collector, api_key) -> None:
