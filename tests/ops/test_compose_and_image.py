@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,15 @@ def test_kafka_runs_kraft_single_node(compose_config) -> None:
     env = compose_config["services"]["kafka"]["environment"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+
+
+def test_every_file_the_image_copies_exists_in_the_build_context(repo) -> None:
+    text = (repo / DOCKERFILE).read_text()
+    defaults = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+    copies = [line.split() for line in text.splitlines() if line.startswith("COPY ") and "--from=" not in line]
+    assert copies
+    for parts in copies:
+        sources = [p for p in parts[1:-1] if not p.startswith("--")]
+        for source in sources:
+            path = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], source)
+            assert (repo / path).exists(), f"the Dockerfile copies {source}, which is not in the repository"
