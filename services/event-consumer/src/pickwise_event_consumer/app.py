@@ -21,12 +21,14 @@ def build_loops(settings: EventConsumerSettings, processor: EventProcessor, topi
     """The main loop and one delay-aware loop per retry stage, each its own consumer group."""
     loops = [ConsumerLoop("main", settings, [topics.interactions, topics.sessions],
                           group_id=settings.consumer_group, handler=processor.handle,
-                          batch_max=settings.consumer_batch_max, poll_ms=settings.consumer_poll_ms)]
+                          batch_max=settings.consumer_batch_max, poll_ms=settings.consumer_poll_ms,
+                          metadata_max_age_ms=5000)]
     for topic, delay_s in topics.ladder.stages:
         loops.append(ConsumerLoop(topic.rsplit(".", 1)[-1], settings, [topic],
                                   group_id=f"{settings.consumer_group}.{topic}", handler=processor.handle,
                                   batch_max=settings.consumer_batch_max, poll_ms=max(settings.consumer_poll_ms, 200),
-                                  wait_due=True, max_poll_interval_ms=int(delay_s * 1000) + 120_000))
+                                  wait_due=True, max_poll_interval_ms=int(delay_s * 1000) + 120_000,
+                                  metadata_max_age_ms=5000))
     return loops
 
 

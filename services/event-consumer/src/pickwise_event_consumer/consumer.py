@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from pickwise_common.kafka import create_consumer, ensure_topics
@@ -86,7 +87,8 @@ class ConsumerLoop:
             consumer = create_consumer(self.settings, self.topics, group_id=self.group_id,
                                        client_id=f"{self.group_id}-{self.name}", **self.overrides)
             try:
-                await asyncio.wait_for(consumer.start(), self.settings.kafka_request_timeout_ms / 1000 * 3)
+                # joining a group right after a broker restart can take ~15 s on the embedded broker
+                await asyncio.wait_for(consumer.start(), 45.0)
             except Exception as exc:  # broker down or not there yet: try again shortly
                 self._note_error(f"start: {exc!r}")
                 await _quiet_stop(consumer)
@@ -149,6 +151,12 @@ class ConsumerLoop:
             if high is None:
                 continue
             position = await consumer.position(tp)
+            if high < position:
+                # the log is shorter than what we consumed: the broker lost it (the embedded one keeps nothing
+                # across a restart). A fresh member starts from the new log's beginning.
+                self._note_error(f"{tp.topic}[{tp.partition}] high watermark {high} < position {position}: "
+                                 "broker lost its log; rejoining")
+                self._restart.set()
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
         for topic in self.topics:
             CONSUMER_LAG.labels(self.group_id, topic).set(lag.get(topic, 0))
@@ -167,25 +175,58 @@ class TopicKeeper:
     nothing across a restart); after a re-creation the consumer loops restart to rejoin their groups."""
 
     def __init__(self, settings: KafkaSettings, topics: Sequence[str], loops: Sequence[ConsumerLoop], *,
-                 interval_s: float) -> None:
+                 interval_s: float, grace_s: float = 3.0) -> None:
+        self.grace_s = grace_s
         self.settings = settings
         self.topics = list(topics)
         self.loops = list(loops)
         self.interval_s = interval_s
-        self.ok = False
+        self.ok: bool | None = None  # None until the first check; False while the broker is unreachable
         self.recreations = 0
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     async def check(self) -> list[str]:
-        created = await ensure_topics(self.settings, self.topics, timeout_s=3.0)
-        if created:
-            self.recreations += 1
-            log.warning("broker had lost topics %s: re-created; restarting consumers", created)
+        """Create missing topics. The consumers restart when topics had to be created or the broker was
+        unreachable since the last check (whoever re-created the topics, a restarted broker has forgotten
+        the groups and their offsets, and positions held by the old members point past its new logs)."""
+        created: list[str] = []
+        if await self._missing():
+            if self.ok is not None:
+                # The broker came back empty. Every Kafka client's metadata request auto-creates topics on the
+                # embedded broker, and an explicit create racing with that can reset a partition's log (seen
+                # with tansu 0.6), so let the producers' side re-create first and create only what is still
+                # missing a moment later.
+                await self._sleep(self.grace_s)
+            created = await ensure_topics(self.settings, self.topics, timeout_s=3.0)
+        came_back = self.ok is False
+        if created or came_back:
+            self.recreations += 1 if created else 0
+            log.warning("broker %s: restarting consumers",
+                        f"had lost topics {created}, re-created" if created else "reachable again")
             for loop in self.loops:
                 loop.request_restart()
         self.ok = True
         return created
+
+    async def _missing(self) -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
+                                    request_timeout_ms=self.settings.kafka_request_timeout_ms)
+        try:
+            await asyncio.wait_for(admin.start(), 3.0)
+            existing = set(await asyncio.wait_for(admin.list_topics(), 3.0))
+        finally:
+            try:
+                await admin.close()
+            except Exception as exc:  # closing a client of a dead broker: nothing left to do
+                log.debug("admin close: %r", exc)
+        return [t for t in self.topics if t not in existing]
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="topic-keeper")

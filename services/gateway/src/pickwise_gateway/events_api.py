@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -41,28 +40,32 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class TopicRepair:
-    """Re-creates missing topics at most once per ``min_interval_s``, off the request path."""
+    """After a failed send, the next sends first make sure the topics exist (creating what is missing) and
+    only then produce. A restarted embedded broker is empty, and producing to a missing topic auto-creates
+    it, which can race with another service's explicit create; checking first keeps the gateway the one
+    that creates them while it is the one producing."""
 
-    def __init__(self, settings: Any, min_interval_s: float = 1.0) -> None:
+    def __init__(self, settings: Any) -> None:
         self.settings = settings
-        self.min_interval_s = min_interval_s
-        self._last = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self.needed = True  # also before the first send: the broker may never have had the topics
+        self._lock = asyncio.Lock()
 
     def poke(self) -> None:
-        now = time.monotonic()
-        if (self._task is not None and not self._task.done()) or now - self._last < self.min_interval_s:
-            return
-        self._last = now
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.needed = True
 
-    async def _run(self) -> None:
-        try:
-            created = await ensure_topics(self.settings, ALL_TOPICS, timeout_s=2.0)
+    async def ensure(self) -> None:
+        if not self.needed:
+            return
+        async with self._lock:
+            if not self.needed:
+                return
+            try:
+                created = await ensure_topics(self.settings, ALL_TOPICS, timeout_s=2.0)
+            except Exception as exc:  # the broker is still down: this event is answered 503
+                raise DependencyUnavailable(f"kafka unreachable: {type(exc).__name__}", dependency="kafka") from exc
             if created:
                 log.warning("re-created missing topics %s", created)
-        except Exception as exc:  # broker still down: the next failed send pokes again
-            log.info("topic check failed: %r", exc)
+            self.needed = False
 
 
 def _repair(request: Request) -> TopicRepair:
@@ -76,6 +79,7 @@ async def publish(producer: JsonProducer, event: EventIn, repair: TopicRepair) -
     """Produce one event (key = user_id, trace context in headers); returns after the broker's ack."""
     message = InteractionEvent.from_input(event)
     try:
+        await repair.ensure()
         with stage("gateway", "produce_event"):
             await producer.send(TOPIC_INTERACTIONS, message.model_dump(mode="json"), key=message.user_id)
     except DependencyUnavailable:

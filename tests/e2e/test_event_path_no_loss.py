@@ -1,0 +1,175 @@
+"""No loss on the event path, over real processes of its own (broker, Redis, Postgres, a gateway and an
+event-consumer on free ports, so stopping this broker never disturbs the shared stack):
+
+- 10,000 events posted concurrently: every one the gateway acknowledged (202) is in Postgres once the
+  consumer has caught up;
+- with the broker stopped, events get 503 and nothing is acknowledged that is not stored;
+- the broker comes back empty: the services re-create the topics, and new events flow without any
+  service being restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from pickwise_common.launcher.infra import (
+    Infra,
+    InfraConfig,
+    postgres_ready,
+    restart_broker,
+    start_broker,
+    start_postgres,
+    start_redis,
+)
+from pickwise_common.launcher.processes import free_port, port_open, wait_until
+from pickwise_common.launcher.stack import SERVICES, Stack, StackConfig, prepare_infra
+
+pytestmark = pytest.mark.e2e
+
+KEY = "no-loss-key"
+TOTAL = 10_000
+BATCH = 500
+SINGLES = 1_000
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir: Path = tmp_path_factory.mktemp("event-path-own")
+    cfg = InfraConfig(data_dir, broker_port=free_port(), redis_port=free_port(), postgres_port=free_port(),
+                      milvus_port=free_port())
+    logs = data_dir / "logs"
+    infra = Infra(cfg)
+    stack: Stack | None = None
+    try:
+        infra.processes["broker"] = start_broker(cfg, logs)
+        infra.processes["redis"] = start_redis(cfg, logs)
+        infra.processes["postgres"] = start_postgres(cfg, logs)
+        wait_until(lambda: port_open(cfg.host, cfg.broker_port), timeout_s=30, what="broker")
+        wait_until(lambda: port_open(cfg.host, cfg.redis_port), timeout_s=30, what="redis")
+        wait_until(lambda: postgres_ready(cfg), timeout_s=60, what="postgres", interval_s=0.2)
+        asyncio.run(prepare_infra(cfg))
+        config = StackConfig(data_dir=data_dir, infra=cfg, service_ports={s.name: free_port() for s in SERVICES},
+                             services=("event-consumer", "gateway"), load_catalog=False,
+                             extra_env={"PICKWISE_API_KEYS": KEY, "PICKWISE_RATE_LIMIT_PER_MINUTE": "10000000",
+                                        "PICKWISE_KAFKA_DELIVERY_TIMEOUT_MS": "5000",
+                                        "PICKWISE_TOPIC_CHECK_INTERVAL_S": "1", "PICKWISE_LOG_LEVEL": "WARNING"})
+        stack = Stack(config, infra=infra, owns_infra=True)
+        for name in config.services:
+            stack.start_service(name)
+        stack.wait_ready(list(config.services))
+        yield stack
+    finally:
+        if stack is not None:
+            stack.stop()
+        else:
+            infra.stop()
+
+
+def _event(user: int) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "type": "click", "user_id": f"nl-u{user % 97}",
+            "item_id": f"nl-i{user % 211}"}
+
+
+async def _post_all(gateway: str, events: list[dict[str, Any]]) -> tuple[set[str], dict[int, int]]:
+    """Batches of 500 (three at a time) and the last SINGLES one by one (20 at a time). Returns the
+    acknowledged event ids and the count of responses by status."""
+    accepted: set[str] = set()
+    statuses: dict[int, int] = {}
+    batched, singles = events[:-SINGLES], events[-SINGLES:]
+    limit = asyncio.Semaphore(20)
+    async with httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": KEY}, timeout=30,
+                                 limits=httpx.Limits(max_connections=24)) as client:
+        batch_limit = asyncio.Semaphore(3)
+
+        async def post_batch(chunk: list[dict[str, Any]]) -> None:
+            async with batch_limit:
+                response = await client.post("/v1/events:batch", json={"events": chunk})
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code in (202, 207):
+                accepted.update(r["event_id"] for r in response.json()["results"] if r["status"] == "accepted")
+
+        async def post_one(event: dict[str, Any]) -> None:
+            async with limit:
+                response = await client.post("/v1/events", json=event)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code == 202:
+                assert response.json()["event_id"] == event["event_id"]
+                accepted.add(event["event_id"])
+
+        await asyncio.gather(*(post_batch(batched[i:i + BATCH]) for i in range(0, len(batched), BATCH)),
+                             *(post_one(e) for e in singles))
+    return accepted, statuses
+
+
+async def _stored(postgres_url: str, ids: set[str]) -> int:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", list(ids))
+    finally:
+        await conn.close()
+
+
+async def _wait_stored(postgres_url: str, ids: set[str], timeout_s: float = 180.0) -> int:
+    """Poll until every id is stored; the bound only turns a stall into a failure with the count."""
+    deadline = time.monotonic() + timeout_s
+    stored = 0
+    while time.monotonic() < deadline:
+        stored = await _stored(postgres_url, ids)
+        if stored == len(ids):
+            break
+        await asyncio.sleep(0.5)
+    return stored
+
+
+def _pids(stack: Stack) -> dict[str, int | None]:
+    return {name: proc.pid for name, proc in stack.services.items()}
+
+
+async def test_every_acknowledged_event_is_stored(own_stack: Stack) -> None:
+    events = [_event(n) for n in range(TOTAL)]
+    accepted, statuses = await _post_all(own_stack.url("gateway"), events)
+
+    assert len(accepted) == TOTAL, statuses
+    assert await _wait_stored(own_stack.config.infra_config().postgres_url, accepted) == len(accepted)
+
+
+async def test_broker_down_is_503_and_recovers_empty_without_restarting_services(own_stack: Stack) -> None:
+    cfg = own_stack.config.infra_config()
+    pids = _pids(own_stack)
+    own_stack.infra.processes["broker"].stop()
+    async with httpx.AsyncClient(base_url=own_stack.url("gateway"), headers={"X-API-Key": KEY},
+                                 timeout=30) as client:
+        while_down = [_event(n) for n in range(30)]
+        responses = await asyncio.gather(*(client.post("/v1/events", json=e) for e in while_down))
+        acked_while_down = {e["event_id"] for e, r in zip(while_down, responses, strict=True) if r.status_code == 202}
+        assert {r.status_code for r in responses} == {503}
+        assert all(r.headers.get("Retry-After") for r in responses)
+
+        restart_broker(own_stack.infra)
+        # the broker is back with no topics: the first sends may fail until a service has re-created them
+        first_ok: dict[str, Any] | None = None
+        deadline = time.monotonic() + 90
+        while first_ok is None and time.monotonic() < deadline:
+            event = _event(1)
+            if (await client.post("/v1/events", json=event)).status_code == 202:
+                first_ok = event
+            else:
+                await asyncio.sleep(0.5)
+        assert first_ok is not None, "no event acknowledged after the broker came back"
+
+    after = [_event(n) for n in range(500)]
+    accepted, statuses = await _post_all(own_stack.url("gateway"), after + [_event(n) for n in range(SINGLES)])
+    accepted.add(first_ok["event_id"])
+
+    assert await _wait_stored(cfg.postgres_url, accepted) == len(accepted), statuses
+    assert await _stored(cfg.postgres_url, {e["event_id"] for e in while_down}) == len(acked_while_down) == 0
+    assert _pids(own_stack) == pids and all(p.alive() for p in own_stack.services.values())
