@@ -134,14 +134,14 @@ def test_every_workload_has_probes_resources_and_a_non_root_security_context(ren
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             resources = container["resources"]
             assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False
             assert security["readOnlyRootFilesystem"] is True
             assert security["capabilities"]["drop"] == ["ALL"]
-            if workload["kind"] == "Deployment":
+            if workload["kind"] == "Deployment" and container in pod["containers"]:
                 assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
@@ -174,6 +174,15 @@ def test_services_route_to_their_pods_and_the_config_names_them(rendered) -> Non
         assert config[f"PICKWISE_{name.upper().replace('-', '_')}_URL"] == f"http://{service['metadata']['name']}:{port}"
     assert config["PICKWISE_KAFKA_IDEMPOTENCE"] == "true"
     assert config["PICKWISE_OTEL_EXPORTER"] == "otlp"
+
+
+def test_the_retriever_waits_for_the_catalog_the_job_loads(rendered) -> None:
+    env, objects = rendered
+    retriever = next(d for d in _of_kind(objects, "Deployment") if _component(d) == "retriever")
+    init = retriever["spec"]["template"]["spec"]["initContainers"][0]
+    compile(init["args"][0], "wait-for-catalog", "exec")  # the inline script is valid Python
+    assert "FROM catalog_state" in init["args"][0]
+    assert {e["name"] for e in init["env"]} >= {"PICKWISE_POSTGRES_URL"}
 
 
 def test_the_ingest_job_runs_the_pipeline(rendered) -> None:
