@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -38,6 +39,7 @@ from pickwise_gateway.ttl_cache import TTLCache
 from pickwise_gateway.variants import Variant
 
 log = logging.getLogger("pickwise.gateway.recommendation")
+T = TypeVar("T")
 
 RESPONSES = Counter("pickwise_gateway_recommendations_total", "Recommendation/search responses served",
                     ["endpoint", "variant", "degraded"])
@@ -49,6 +51,8 @@ DROPPED_CITATIONS = Counter("pickwise_gateway_dropped_citations_total",
 HISTORY_TURNS = 5
 # what a hop leaves for the hops after it when the total budget runs short
 RESERVE_AFTER_RETRIEVE_MS = 150.0
+# the client's own timeout fires first; this only catches what it cannot (a slow trickle of bytes)
+HARD_DEADLINE_SLACK_S = 0.02
 # failures of a downstream that the answer can live without
 UNAVAILABLE = (DependencyUnavailable, DownstreamError, ValidationError, ValueError)
 
@@ -83,6 +87,15 @@ class Outcome:
         if reason not in self.reasons:
             self.reasons.append(reason)
             DEGRADATIONS.labels("gateway", reason).inc()
+
+
+async def _within(call: Awaitable[T], budget_ms: float, dependency: str) -> T:
+    """A hard wall-clock bound on one hop (httpx's timeouts are per socket operation, not per call)."""
+    try:
+        return await asyncio.wait_for(call, budget_ms / 1000.0 + HARD_DEADLINE_SLACK_S)
+    except TimeoutError as exc:
+        raise DependencyUnavailable(f"{dependency} did not answer within {budget_ms:.0f} ms",
+                                    dependency=dependency) from exc
 
 
 def _ms(start: float) -> float:
@@ -145,9 +158,9 @@ class Recommender:
         start = time.perf_counter()
         with stage("gateway", "session"):
             try:
-                body = await self.clients["session"].get_json(
-                    f"/v1/sessions/{request.session_id}",
-                    timeout_ms=budget.hop_ms(self.settings.session_budget_ms))
+                hop_ms = budget.hop_ms(self.settings.session_budget_ms)
+                body = await _within(self.clients["session"].get_json(
+                    f"/v1/sessions/{request.session_id}", timeout_ms=hop_ms), hop_ms, "session")
                 turns = [Turn.model_validate(t) for t in (body.get("turns") or [])][-HISTORY_TURNS:]
             except NotFound:
                 turns = []
@@ -179,11 +192,10 @@ class Recommender:
             return cached
         with stage("gateway", "retrieve"):
             try:
-                raw = await self.clients["retriever"].request(
+                hop_ms = budget.hop_ms(self.settings.retriever_budget_ms, reserve_ms=RESERVE_AFTER_RETRIEVE_MS)
+                raw = await _within(self.clients["retriever"].request(
                     "POST", "/v1/retrieve", json=body.model_dump(mode="json", exclude_none=True),
-                    timeout_ms=budget.hop_ms(self.settings.retriever_budget_ms,
-                                             reserve_ms=RESERVE_AFTER_RETRIEVE_MS),
-                    idempotent=True)
+                    timeout_ms=hop_ms, idempotent=True), hop_ms, "retriever")
                 retrieved = RetrieveResponse.model_validate_json(raw.content)
             except DownstreamError as exc:
                 if 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
@@ -242,9 +254,10 @@ class Recommender:
         reranked: RerankResponse | None = None
         with stage("gateway", "rerank"):
             try:
-                raw = await self.clients["reranker"].request(
+                hop_ms = budget.hop_ms(self.settings.reranker_budget_ms)
+                raw = await _within(self.clients["reranker"].request(
                     "POST", "/v1/rerank", json=body.model_dump(mode="json", exclude_none=True),
-                    timeout_ms=budget.hop_ms(self.settings.reranker_budget_ms), idempotent=True)
+                    timeout_ms=hop_ms, idempotent=True), hop_ms, "reranker")
                 reranked = RerankResponse.model_validate_json(raw.content)
             except UNAVAILABLE as exc:
                 log.warning("reranker unavailable: %s", exc)
@@ -288,9 +301,9 @@ class Recommender:
                         raise DependencyUnavailable("no time left for the generator", dependency="generator")
                     body = GenerateRequest(query=request.query, items=shown, history=outcome.history,
                                            parsed=outcome.parsed)
-                    raw = await self.clients["generator"].request(
+                    raw = await _within(self.clients["generator"].request(
                         "POST", "/v1/generate", json=body.model_dump(mode="json", exclude_none=True),
-                        timeout_ms=hop_ms, idempotent=False)
+                        timeout_ms=hop_ms, idempotent=False), hop_ms, "generator")
                     answer = Answer.model_validate_json(raw.content)
                 except UNAVAILABLE as exc:
                     log.warning("generator unavailable: %s", exc)

@@ -1,6 +1,7 @@
 """The orchestration of /v1/recommendations against scripted downstreams: order of hops, what each
 failure degrades to, and the citation check."""
 
+import asyncio
 import json
 
 import httpx
@@ -176,3 +177,27 @@ async def test_retrieval_cache_can_be_turned_off(fakes) -> None:
         await gateway.recommend(RecommendationRequest(query="phone", generate=False), request_id="r",
                                 variant=VARIANT_A)
     assert len(fakes.seen["retriever"]) == 2
+
+
+async def test_slow_generator_is_cut_at_its_budget(fakes) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(1.0)
+        return httpx.Response(200, json={"summary": "late", "picks": [], "provider": "groq"})
+
+    fakes.handlers["generator"] = slow
+    response = await recommender(fakes, generator_budget_ms=100).recommend(
+        RecommendationRequest(query="phone", k=3), request_id="r1", variant=VARIANT_A)
+    assert response.degradation_reasons == ["generator_unavailable"]
+    assert response.answer.provider == "gateway-template"
+
+
+async def test_slow_session_is_skipped_after_its_budget(fakes) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(1.0)
+        return httpx.Response(200, json={"turns": []})
+
+    fakes.handlers["session"] = slow
+    response = await recommender(fakes).recommend(RecommendationRequest(query="phone", session_id="s1"),
+                                                  request_id="r1", variant=VARIANT_A)
+    assert response.degradation_reasons == ["session_unavailable"]
+    assert response.items
