@@ -57,7 +57,7 @@ def test_metric_names_follow_the_prometheus_conventions(families) -> None:
 
 def test_every_metric_is_documented_in_the_operations_guide(families, repo) -> None:
     documented = set(re.findall(r"`(pickwise_[a-z0-9_]+)`", (repo / "docs/operations.md").read_text()))
-    # the table abbreviates `x_connections` / `_max_connections` pairs as `x_connections` / `_max_connections`
+    # the table writes each pool pair as `pickwise_<store>_pool_connections` / `_max_connections`
     documented |= {name.replace("_connections", "_max_connections") for name in documented}
     exposed = {name + "_total" if kind == "counter" else name for name, kind in families.items()}
     assert sorted(exposed - documented) == []
