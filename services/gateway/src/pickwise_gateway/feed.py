@@ -174,26 +174,26 @@ class _Feed:
         """Brand-restricted popularity comes from the Redis counters (24 h → 7 d → all-time → rating);
         global popularity from the retriever, with the same Redis walk when it cannot answer."""
         start = time.perf_counter()
+        chosen: list[tuple[Item, float]] = []
         with stage("gateway", "feed_popular"):
             if not brands:
                 try:
                     body = await self.clients["retriever"].get_json(
                         "/v1/popular", params={"k": n}, timeout_ms=RETRIEVER_TIMEOUT_MS)
                     items = items_of(body)
-                    self.timings["popular"] = round((time.perf_counter() - start) * 1000, 2)
-                    return [(item, 1.0 - i / max(1, len(items))) for i, item in enumerate(items)]
+                    chosen = [(item, 1.0 - i / max(1, len(items))) for i, item in enumerate(items)]
                 except (DependencyUnavailable, DownstreamError) as exc:
                     log.info("retriever popularity unavailable: %s", exc)
                     self.degrade("retriever_unavailable")
-            if self.redis is None:
-                return []
-            try:
-                chosen, _ = await popularity.popular_items(
-                    self.redis, n, filters=Constraints(brands=brands) if brands else None)
-            except Exception as exc:  # Redis down: the feed lives without this part
-                log.info("popularity from Redis unavailable: %s", exc)
-                self.degrade("features_unavailable")
-                return []
+            # the Redis walk ends in the catalog's rating order, so it also tops up a short list
+            if len(chosen) < n and self.redis is not None:
+                try:
+                    more, _ = await popularity.popular_items(
+                        self.redis, n, filters=Constraints(brands=brands) if brands else None)
+                    chosen += [(item, pop * 0.5) for item, pop in more]
+                except Exception as exc:  # Redis down: the feed lives without this part
+                    log.info("popularity from Redis unavailable: %s", exc)
+                    self.degrade("features_unavailable")
         self.timings["popular" if not brands else "preferred_brands"] = round((time.perf_counter() - start) * 1000, 2)
         return chosen
 
