@@ -194,7 +194,7 @@ class Recommender:
             try:
                 hop_ms = budget.hop_ms(self.settings.retriever_budget_ms, reserve_ms=RESERVE_AFTER_RETRIEVE_MS)
                 raw = await _within(self.clients["retriever"].request(
-                    "POST", "/v1/retrieve", json=body.model_dump(mode="json", exclude_none=True),
+                    "POST", "/v1/retrieve", content=body.model_dump_json(exclude_none=True).encode(),
                     timeout_ms=hop_ms, idempotent=True), hop_ms, "retriever")
                 retrieved = RetrieveResponse.model_validate_json(raw.content)
             except DownstreamError as exc:
@@ -256,7 +256,7 @@ class Recommender:
             try:
                 hop_ms = budget.hop_ms(self.settings.reranker_budget_ms)
                 raw = await _within(self.clients["reranker"].request(
-                    "POST", "/v1/rerank", json=body.model_dump(mode="json", exclude_none=True),
+                    "POST", "/v1/rerank", content=body.model_dump_json(exclude_none=True).encode(),
                     timeout_ms=hop_ms, idempotent=True), hop_ms, "reranker")
                 reranked = RerankResponse.model_validate_json(raw.content)
             except UNAVAILABLE as exc:
@@ -302,7 +302,7 @@ class Recommender:
                     body = GenerateRequest(query=request.query, items=shown, history=outcome.history,
                                            parsed=outcome.parsed)
                     raw = await _within(self.clients["generator"].request(
-                        "POST", "/v1/generate", json=body.model_dump(mode="json", exclude_none=True),
+                        "POST", "/v1/generate", content=body.model_dump_json(exclude_none=True).encode(),
                         timeout_ms=hop_ms, idempotent=False), hop_ms, "generator")
                     answer = Answer.model_validate_json(raw.content)
                 except UNAVAILABLE as exc:
