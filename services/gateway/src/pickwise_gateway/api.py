@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from pickwise_common.http import DownstreamError
 from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody
@@ -26,6 +26,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _json(model: RecommendationResponse) -> Response:
+    """Serialise once, in pydantic's Rust serializer (``response_model`` stays for the OpenAPI schema;
+    returning a Response skips FastAPI's dump-validate-serialise round trip)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 def _request_id() -> str:
     return request_id_var.get() or ""
 
@@ -33,7 +39,7 @@ def _request_id() -> str:
 @router.post("/recommendations", response_model=RecommendationResponse, tags=["recommendations"],
              summary="Ranked products with a grounded answer", responses=ERRORS)
 async def recommendations(body: RecommendationRequest, recommender: RecommenderDep, settings: SettingsDep,
-                          publisher: PublisherDep) -> RecommendationResponse:
+                          publisher: PublisherDep) -> Response:
     """Session history → retrieval → reranking → grounded answer, each hop inside its time budget.
     When a hop fails the response is still 200, with `degraded: true` and the reasons."""
     request_id = _request_id()
@@ -41,7 +47,7 @@ async def recommendations(body: RecommendationRequest, recommender: RecommenderD
                                    request_id=request_id)
     response = await recommender.recommend(body, request_id=request_id, variant=variant)
     publisher.publish(body, response)
-    return response
+    return _json(response)
 
 
 @router.get("/search", response_model=RecommendationResponse, tags=["recommendations"],
@@ -53,13 +59,13 @@ async def search(
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     user_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
     session_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
-) -> RecommendationResponse:
+) -> Response:
     body = RecommendationRequest(query=q, k=k, user_id=user_id, session_id=session_id, generate=False)
     request_id = _request_id()
     variant = variants.variant_for(settings, user_id=user_id, session_id=session_id, request_id=request_id)
     response = await recommender.recommend(body, request_id=request_id, variant=variant, endpoint="search")
     publisher.publish(body, response)
-    return response
+    return _json(response)
 
 
 async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONResponse:
