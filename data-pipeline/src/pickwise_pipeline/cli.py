@@ -18,6 +18,7 @@ COMMAND_MODULES: list[str] = [
     "evaluate",
     "bench",
     "train_ranker",
+    "bench_click",
 ]
 
 

@@ -1,0 +1,225 @@
+"""Event-path benchmarks against a running stack (``make run``):
+
+``bench-click``: a fresh user searches, clicks the result at ``--position`` (7th by default), then repeats
+the search until that model is in their top 3 with its click boost; the delay from sending the click to
+the first response showing it, over ``--trials`` users (p50/p90/p99).
+
+``bench-events``: sustained ingestion through the gateway for ``--seconds``: single ``POST /v1/events``
+at ``--concurrency``, or ``POST /v1/events:batch`` of ``--batch-size``; acknowledged events per second,
+503s, latency; with ``--consumer-url`` also how long the event-consumer takes to apply them all.
+
+The gateway's per-key rate limit (``PICKWISE_RATE_LIMIT_PER_MINUTE``) applies: raise it for bench-events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+DEFAULT_CONSUMER_URL = "http://127.0.0.1:8005"
+
+
+def _default_key() -> str:
+    keys = [k.strip() for k in os.environ.get("PICKWISE_API_KEYS", "dev-local-key").split(",") if k.strip()]
+    return keys[0] if keys else "dev-local-key"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary_ms(values_s: list[float]) -> dict[str, float]:
+    if not values_s:
+        return {}
+    ms = [v * 1000 for v in values_s]
+    return {"p50": round(percentile(ms, 50), 1), "p90": round(percentile(ms, 90), 1),
+            "p99": round(percentile(ms, 99), 1), "max": round(max(ms), 1), "mean": round(statistics.fmean(ms), 1)}
+
+
+# ---------------------------------------------------------------- bench-click
+
+def _visible(items: list[dict[str, Any]], item_id: str) -> bool:
+    for item in items[:3]:
+        if (item["item_id"] == item_id or item_id in item.get("variant_ids", [])) and \
+                (item.get("boost") or {}).get("clicked"):
+            return True
+    return False
+
+
+async def _search(client: httpx.AsyncClient, query: str, user: str) -> list[dict[str, Any]]:
+    response = await client.post("/v1/recommendations", json={"query": query, "k": 10, "user_id": user,
+                                                              "generate": False, "explain": True})
+    response.raise_for_status()
+    return response.json()["items"]
+
+
+async def click_trial(client: httpx.AsyncClient, query: str, position: int, timeout_s: float) -> dict[str, Any]:
+    user = f"bench-click-{uuid.uuid4().hex[:12]}"
+    items = await _search(client, query, user)
+    if len(items) < position:
+        return {"ok": False, "reason": f"only {len(items)} results"}
+    item_id = items[position - 1]["item_id"]
+    sent = time.perf_counter()
+    response = await client.post("/v1/events/click", json={"user_id": user, "item_id": item_id,
+                                                           "position": position - 1, "source": "search"})
+    acked = time.perf_counter()
+    if response.status_code != 202:
+        return {"ok": False, "reason": f"click answered {response.status_code}"}
+    searches = 0
+    search_s: list[float] = []
+    while time.perf_counter() - sent < timeout_s:
+        started = time.perf_counter()
+        items = await _search(client, query, user)
+        search_s.append(time.perf_counter() - started)
+        searches += 1
+        if _visible(items, item_id):
+            return {"ok": True, "delay_s": time.perf_counter() - sent, "ack_s": acked - sent, "searches": searches,
+                    "search_s": statistics.fmean(search_s)}
+    return {"ok": False, "reason": "not in the top 3 within the timeout", "searches": searches}
+
+
+async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=args.gateway_url, headers={"X-API-Key": args.api_key},
+                                 timeout=args.timeout_s) as client:
+        trials = []
+        for n in range(args.trials):
+            trials.append(await click_trial(client, args.query, args.position, args.timeout_s))
+            if not args.quiet and (n + 1) % 10 == 0:
+                print(f"{n + 1}/{args.trials} trials", file=sys.stderr)
+    ok = [t for t in trials if t["ok"]]
+    failures: dict[str, int] = {}
+    for t in trials:
+        if not t["ok"]:
+            failures[t["reason"]] = failures.get(t["reason"], 0) + 1
+    return {"benchmark": "click_to_visible", "query": args.query, "position": args.position,
+            "trials": len(trials), "visible": len(ok), "failures": failures,
+            "click_to_visible_ms": summary_ms([t["delay_s"] for t in ok]),
+            "click_ack_ms": summary_ms([t["ack_s"] for t in ok]),
+            "search_ms_mean": round(statistics.fmean(t["search_s"] for t in ok) * 1000, 1) if ok else None,
+            "searches_per_trial_mean": round(statistics.fmean(t["searches"] for t in ok), 2) if ok else None}
+
+
+# ---------------------------------------------------------------- bench-events
+
+async def _processed_total(client: httpx.AsyncClient, consumer_url: str) -> float:
+    text = (await client.get(consumer_url + "/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(r'^pickwise_events_processed_total\{(.*)\} ([0-9.e+]+)$', line)
+        if match and 'topic="events.interactions"' in match.group(1):
+            total += float(match.group(2))
+    return total
+
+
+async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
+    latencies: list[float] = []
+    counts = {"accepted": 0, "unavailable": 0, "other": 0}
+    stop_at = time.perf_counter() + args.seconds
+    limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
+    async with httpx.AsyncClient(base_url=args.gateway_url, headers={"X-API-Key": args.api_key},
+                                 timeout=args.timeout_s, limits=limits) as client:
+        before = await _processed_total(client, args.consumer_url) if args.consumer_url else None
+
+        def event(worker: int, n: int) -> dict[str, Any]:
+            return {"type": "view" if n % 5 else "click", "user_id": f"bench-ev-{worker}-{n % 50}",
+                    "item_id": f"bench-item-{n % 997}", "source": "feed"}
+
+        async def worker(w: int) -> None:
+            n = 0
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                if args.mode == "batch":
+                    body = {"events": [event(w, n + i) for i in range(args.batch_size)]}
+                    response = await client.post("/v1/events:batch", json=body)
+                    n += args.batch_size
+                    if response.status_code in (202, 207):
+                        got = response.json()
+                        counts["accepted"] += got["accepted"]
+                        counts["unavailable"] += got["unavailable"]
+                    elif response.status_code == 503:
+                        counts["unavailable"] += args.batch_size
+                    else:
+                        counts["other"] += args.batch_size
+                else:
+                    response = await client.post("/v1/events", json=event(w, n))
+                    n += 1
+                    key = {202: "accepted", 503: "unavailable"}.get(response.status_code, "other")
+                    counts[key] += 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(args.concurrency)))
+        elapsed = time.perf_counter() - began
+        report: dict[str, Any] = {
+            "benchmark": "event_ingestion", "mode": args.mode, "concurrency": args.concurrency,
+            "batch_size": args.batch_size if args.mode == "batch" else 1, "seconds": round(elapsed, 2),
+            "accepted": counts["accepted"], "unavailable": counts["unavailable"], "other": counts["other"],
+            "accepted_per_s": round(counts["accepted"] / elapsed, 1),
+            "request_latency_ms": summary_ms(latencies)}
+        if before is not None:
+            target = before + counts["accepted"]
+            deadline = time.perf_counter() + 300
+            while time.perf_counter() < deadline:
+                if await _processed_total(client, args.consumer_url) >= target:
+                    break
+                await asyncio.sleep(0.2)
+            drained = time.perf_counter() - began
+            report["consumer_caught_up_after_s"] = round(drained, 2)
+            report["consumer_applied_per_s"] = round(counts["accepted"] / drained, 1)
+    return report
+
+
+def _print(report: dict[str, Any]) -> None:
+    print(json.dumps(report, indent=2))
+
+
+def click_command(args: argparse.Namespace) -> int:
+    report = asyncio.run(run_click_bench(args))
+    _print(report)
+    return 0 if report["visible"] else 1
+
+
+def events_command(args: argparse.Namespace) -> int:
+    report = asyncio.run(run_events_bench(args))
+    _print(report)
+    return 0 if report["accepted"] else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    click = subparsers.add_parser("bench-click", help="click -> visible-in-ranking delay over the running stack",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    click.add_argument("--gateway-url", default=os.environ.get("PICKWISE_GATEWAY_URL", DEFAULT_GATEWAY_URL))
+    click.add_argument("--api-key", default=_default_key(), help="default: first of PICKWISE_API_KEYS")
+    click.add_argument("--trials", type=int, default=100)
+    click.add_argument("--query", default="phone under 20000")
+    click.add_argument("--position", type=int, default=7, help="1-based rank of the result clicked")
+    click.add_argument("--timeout-s", type=float, default=10.0, help="give up on a trial after this long")
+    click.add_argument("--quiet", action="store_true")
+    click.set_defaults(func=click_command)
+
+    events = subparsers.add_parser("bench-events", help="sustained event ingestion through the gateway",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    events.add_argument("--gateway-url", default=os.environ.get("PICKWISE_GATEWAY_URL", DEFAULT_GATEWAY_URL))
+    events.add_argument("--api-key", default=_default_key())
+    events.add_argument("--mode", choices=("single", "batch"), default="single")
+    events.add_argument("--concurrency", type=int, default=32)
+    events.add_argument("--batch-size", type=int, default=100)
+    events.add_argument("--seconds", type=float, default=20.0)
+    events.add_argument("--timeout-s", type=float, default=10.0)
+    events.add_argument("--consumer-url", default=None,
+                        help=f"event-consumer base URL (e.g. {DEFAULT_CONSUMER_URL}): also time the apply side")
+    events.set_defaults(func=events_command)
