@@ -20,12 +20,13 @@ def dead_url() -> str:
     ("PICKWISE_RERANKER_URL", "reranker_unavailable"),
     ("PICKWISE_GENERATOR_URL", "generator_unavailable"),
     ("PICKWISE_RETRIEVER_URL", "retriever_unavailable"),
+    ("PICKWISE_SESSION_URL", "session_unavailable"),
 ])
 def test_dead_dependency_degrades_with_its_reason(stack, api_key, dead_url, variable: str, reason: str) -> None:
     proc, url = stack.start_extra("gateway", {variable: dead_url})
     try:
         with httpx.Client(base_url=url, headers={"X-API-Key": api_key}, timeout=15) as client:
-            response = client.post("/v1/recommendations", json={"query": QUERY, "k": 5})
+            response = client.post("/v1/recommendations", json={"query": QUERY, "k": 5, "session_id": "e2e-degraded"})
             body = response.json()
             metrics = client.get("/metrics").text
     finally:
