@@ -36,6 +36,17 @@ class RecommendationRequest(BaseModel):
             raise ValueError("query must not be blank")
         return value
 
+    @field_validator("filters")
+    @classmethod
+    def _possible(cls, value: Constraints | None) -> Constraints | None:
+        if value is not None and value.impossible:
+            pairs = [(lo, hi) for lo, hi in (("price_min_inr", "price_max_inr"), ("ram_gb_min", "ram_gb_max"),
+                                             ("storage_gb_min", "storage_gb_max"))
+                     if getattr(value, lo) is not None and getattr(value, hi) is not None
+                     and getattr(value, lo) > getattr(value, hi)]
+            raise ValueError("; ".join(f"{lo} is greater than {hi}" for lo, hi in pairs))
+        return value
+
 
 class Scores(BaseModel):
     bm25: float | None = None

@@ -89,6 +89,7 @@ BAD_BODIES = {
     "unknown filter": ({"query": "x", "filters": {"brandz": ["a"]}}, "brandz"),
     "bad user id": ({"query": "x", "user_id": "a b"}, "user_id"),
     "negative price": ({"query": "x", "filters": {"price_max_inr": -1}}, "price_max_inr"),
+    "impossible price range": ({"query": "x", "filters": {"price_min_inr": 5e4, "price_max_inr": 1e4}}, "filters"),
 }
 
 
