@@ -27,6 +27,7 @@ CASES = {
     "JSON array body": ("POST", "/v1/recommendations", {"json": ["phone"]}, 422, "body"),
     "1 MB body": ("POST", "/v1/recommendations",
                   {"content": b'{"query": "' + b"x" * 1_000_000 + b'"}', "headers": JSON_HEADERS}, 413, None),
+    "search with blank q": ("GET", "/v1/search", {"params": {"q": "   "}}, 422, "q"),
     "search without q": ("GET", "/v1/search", {"params": {"k": 3}}, 422, "q"),
     "search k too big": ("GET", "/v1/search", {"params": {"q": "x", "k": 500}}, 422, "k"),
     "bad item id": ("GET", "/v1/items/a%20b", {}, 422, "item_id"),

@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
+from pickwise_common.errors import DependencyUnavailable, InvalidInput
 from pickwise_common.http import DownstreamError
 from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody
 from pickwise_common.telemetry import request_id_var
@@ -17,7 +19,9 @@ from pickwise_gateway.models import MAX_K, RecommendationRequest, Recommendation
 router = APIRouter(prefix="/v1")
 
 ID_PATTERN = r"^[A-Za-z0-9._:@\-]+$"
-ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="catalog item id")]
+# at least one letter or digit, so "." and ".." never reach the retriever as path segments
+ITEM_ID_PATTERN = r"^[A-Za-z0-9._:@\-]*[A-Za-z0-9][A-Za-z0-9._:@\-]*$"
+ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=ITEM_ID_PATTERN, description="catalog item id")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
     422: {"model": ErrorBody, "description": "invalid input; `error.fields` names each offending field"},
@@ -60,7 +64,12 @@ async def search(
     user_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
     session_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
 ) -> Response:
-    body = RecommendationRequest(query=q, k=k, user_id=user_id, session_id=session_id, generate=False)
+    try:
+        body = RecommendationRequest(query=q, k=k, user_id=user_id, session_id=session_id, generate=False)
+    except ValidationError as exc:  # e.g. a blank q: name the query parameter, as FastAPI does
+        fields = [{"field": "query." + ("q" if err["loc"][:1] == ("query",) else ".".join(map(str, err["loc"]))),
+                   "message": err["msg"], "type": err["type"]} for err in exc.errors()]
+        raise InvalidInput(f"invalid {fields[0]['field']}: {fields[0]['message']}", fields=fields) from exc
     request_id = _request_id()
     variant = variants.variant_for(settings, user_id=user_id, session_id=session_id, request_id=request_id)
     response = await recommender.recommend(body, request_id=request_id, variant=variant, endpoint="search")
@@ -76,7 +85,12 @@ async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONRespo
         return JSONResponse(exc.body if isinstance(exc.body, dict) else {"error": {"code": "http_error",
                             "message": str(exc.body), "fields": [], "request_id": _request_id()}},
                             status_code=exc.status_code)
-    return JSONResponse(response.json(), status_code=response.status_code)
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise DependencyUnavailable("retriever answered with something other than JSON",
+                                    dependency="retriever") from exc
+    return JSONResponse(body, status_code=response.status_code)
 
 
 @router.get("/items/{item_id}", tags=["catalog"], summary="One catalog item",

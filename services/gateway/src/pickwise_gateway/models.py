@@ -24,7 +24,7 @@ class RecommendationRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="free-text shopper query")
     user_id: Id | None = Field(default=None, description="stable shopper id (personalisation, A/B bucket)")
     session_id: Id | None = Field(default=None, description="conversation id (history, session events)")
-    k: int = Field(default=10, ge=1, le=MAX_K, description="number of items to return")
+    k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="number of items to return")
     filters: Constraints | None = Field(default=None, description="explicit filters, merged with the parsed ones")
     generate: bool = Field(default=True, description="ask the generator for a grounded answer")
     explain: bool = Field(default=False, description="per-item score breakdown and behaviour boost")
@@ -34,6 +34,8 @@ class RecommendationRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("query must not be blank")
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+            raise ValueError("query must not contain control characters")
         return value
 
     @field_validator("filters")

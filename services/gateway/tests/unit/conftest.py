@@ -52,6 +52,8 @@ class FakeStack:
                          "session": self.session} | self.handlers
 
     def retriever(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/retrieve":
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": f"no {request.url.path}"}})
         body = json.loads(request.content)
         return httpx.Response(200, json={"query": body["query"], "mode": "hybrid", "parsed": self.parsed,
                                          "candidates": candidates(self.retrieve_ids),

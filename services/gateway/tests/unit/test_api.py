@@ -140,8 +140,8 @@ async def test_rate_limit_answers_429_with_retry_after(fakes) -> None:
     assert last.json()["error"]["code"] == "rate_limited"
 
 
-@pytest.mark.parametrize("params", [{"q": ""}, {"q": "x", "k": 0}, {"q": "x", "k": 51}, {"k": 3},
-                                    {"q": "x", "k": "many"}], ids=["empty", "k0", "k51", "no-q", "k-type"])
+@pytest.mark.parametrize("params", [{"q": ""}, {"q": "   "}, {"q": "x", "k": 0}, {"q": "x", "k": 51}, {"k": 3},
+                                    {"q": "x", "k": "many"}], ids=["empty", "blank", "k0", "k51", "no-q", "k-type"])
 async def test_bad_search_params_are_422(gateway, params) -> None:
     response = await gateway.get("/v1/search", params=params)
     assert response.status_code == 422
@@ -196,3 +196,40 @@ async def test_rejected_paths_do_not_become_metric_labels(fakes) -> None:
         metrics = (await client.get("/metrics")).text
     assert "probe-7f3a9c" not in metrics
     assert 'route="/v1/* (rejected)"' in metrics
+
+
+ODD_REQUESTS = [
+    ("POST", "/v1/recommendations", {"json": None}),
+    ("POST", "/v1/recommendations", {"json": "phone"}),
+    ("POST", "/v1/recommendations", {"json": {"query": None}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x" * 501}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "k": 10.5}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "k": True}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "filters": []}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "filters": {"brands": "apple"}}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "filters": {"sort": "random"}}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "filters": {"rating_min": 9}}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "generate": "maybe"}}),
+    ("POST", "/v1/recommendations", {"json": {"query": "x", "session_id": "x" * 200}}),
+    ("POST", "/v1/recommendations", {"content": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}),
+    ("POST", "/v1/recommendations", {"content": b'{"query": "x"', "headers": {"Content-Type": "application/json"}}),
+    ("POST", "/v1/recommendations", {"content": b"", "headers": {"Content-Type": "application/json"}}),
+    ("POST", "/v1/recommendations", {"content": b'{"query": "x"}', "headers": {"Content-Type": "text/plain"}}),
+    ("GET", "/v1/recommendations", {}),
+    ("GET", "/v1/search", {"params": {"q": "\x00"}}),
+    ("GET", "/v1/search", {"params": {"q": "x" * 600}}),
+    ("GET", "/v1/search", {"params": {"q": "x", "session_id": "../etc"}}),
+    ("GET", "/v1/items/%2e%2e", {}),
+    ("GET", "/v1/items/" + "a" * 200, {}),
+    ("GET", "/v1/popular", {"params": {"k": -1}}),
+    ("DELETE", "/v1/items/abc", {}),
+    ("GET", "/v1/nothing-here", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), ODD_REQUESTS,
+                         ids=[f"{m} {p[:30]} {i}" for i, (m, p, _) in enumerate(ODD_REQUESTS)])
+async def test_odd_requests_get_a_json_4xx_never_a_500(gateway, method, path, kwargs) -> None:
+    response = await gateway.request(method, path, **kwargs)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    assert response.json()["error"]["message"]
