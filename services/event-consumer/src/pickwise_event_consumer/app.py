@@ -22,7 +22,7 @@ def build_loops(settings: EventConsumerSettings, processor: EventProcessor, topi
     loops = [ConsumerLoop("main", settings, [topics.interactions, topics.sessions],
                           group_id=settings.consumer_group, handler=processor.handle,
                           batch_max=settings.consumer_batch_max, poll_ms=settings.consumer_poll_ms,
-                          metadata_max_age_ms=5000)]
+                          metadata_max_age_ms=5000, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)]
     for topic, delay_s in topics.ladder.stages:
         loops.append(ConsumerLoop(topic.rsplit(".", 1)[-1], settings, [topic],
                                   group_id=f"{settings.consumer_group}.{topic}", handler=processor.handle,

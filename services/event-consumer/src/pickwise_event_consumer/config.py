@@ -14,6 +14,8 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     consumer_group: str = "event-consumer"
     consumer_batch_max: int = Field(default=500, ge=1, le=5000, description="messages per poll")
     consumer_poll_ms: int = Field(default=100, ge=1, description="longest wait of one poll")
+    # the embedded broker answers a fetch only when its max wait is over, so this bounds the click delay
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
     topic_check_interval_s: float = Field(default=2.0, gt=0,
                                           description="how often topics are (re)created if the broker lost them")
     seen_ttl_s: int = SEEN_TTL_S
