@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pickwise_common.bm25 import item_text
+from pickwise_common.bm25 import TEXT_VERSION, item_text
 from pickwise_common.schemas import Item
 
 # Lower-cased raw brand (or alias) → canonical brand.
@@ -231,4 +231,5 @@ def file_fingerprint(path: Path, mapping: ColumnMapping) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     digest.update(json.dumps(mapping.__dict__, sort_keys=True).encode())
+    digest.update(f"text-v{TEXT_VERSION}".encode())  # tokenizer / indexed text changes re-index
     return digest.hexdigest()

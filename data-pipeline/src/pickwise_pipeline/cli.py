@@ -16,6 +16,9 @@ from collections.abc import Sequence
 COMMAND_MODULES: list[str] = [
     "ingest",
     "evaluate",
+    "generate_catalog",
+    "bench_bm25",
+    "bench_retriever",
     "bench",
     "train_ranker",
     "bench_click",

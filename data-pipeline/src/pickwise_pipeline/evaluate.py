@@ -97,8 +97,10 @@ def _item_satisfies(item: dict[str, Any], parsed: dict[str, Any]) -> dict[str, b
 
 
 class Target:
-    def __init__(self, kind: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, kind: str, timeout_s: float = 30.0, *, fusion: str | None = None,
+                 alpha: float | None = None) -> None:
         self.kind = kind
+        self.options: dict[str, Any] = {k: v for k, v in (("fusion", fusion), ("alpha", alpha)) if v is not None}
         if kind == "retriever":
             url = os.environ.get("PICKWISE_RETRIEVER_URL", "http://127.0.0.1:8001")
             headers: dict[str, str] = {}
@@ -111,7 +113,7 @@ class Target:
     def search(self, query: str, mode: str, k: int) -> tuple[list[str], list[dict[str, bool]]]:
         """Ranked item ids (each candidate followed by nothing: groups are mapped later) and satisfies."""
         if self.kind == "retriever":
-            response = self.client.post("/v1/retrieve", json={"query": query, "mode": mode, "k": k})
+            response = self.client.post("/v1/retrieve", json={"query": query, "mode": mode, "k": k, **self.options})
             response.raise_for_status()
             candidates = response.json()["candidates"]
             return [c["item"]["item_id"] for c in candidates], [c.get("satisfies") or {} for c in candidates]
@@ -155,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown mode(s): {', '.join(unknown)} (choose from {', '.join(MODES)})", file=sys.stderr)
         return 2
-    target = Target(args.target)
+    target = Target(args.target, fusion=args.fusion, alpha=args.alpha)
     results: dict[str, dict[str, Any]] = {}
     for mode in modes:
         figures = run_mode(target, queries, mode, group_of)
@@ -173,6 +175,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--queries", required=True, help="JSONL: {qid, query, judgments: {item_id: grade}}")
     parser.add_argument("--target", choices=("retriever", "gateway"), default="retriever")
     parser.add_argument("--modes", default="bm25,dense,hybrid", help="comma list of bm25, dense, hybrid")
+    parser.add_argument("--fusion", choices=("weighted", "rrf"), help="retriever fusion (default: the service's)")
+    parser.add_argument("--alpha", type=float, help="BM25 weight of weighted fusion (default: the service's 0.3)")
     parser.add_argument("--catalog", help="catalog file, to map item ids to variant groups")
     parser.add_argument("--mapping", help="JSON column mapping of that catalog")
     parser.add_argument("--no-group-variants", dest="group_variants", action="store_false",

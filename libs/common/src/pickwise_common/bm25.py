@@ -19,20 +19,30 @@ import numpy as np
 from pickwise_common.schemas import Item
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+# Bump when tokenize() or item_text() change: ingest re-indexes when the stored version differs.
+TEXT_VERSION = 3
 STOPWORDS = frozenset(
     "a an and are as at be by for from i in is it me of on or show some that the to want with my "
     "need looking get find buy any".split())
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case word/number tokens; a trailing plural ``s`` is dropped from longer alphabetic words."""
-    tokens = []
+    """Lower-case word/number tokens; a trailing plural ``s`` is dropped from longer alphabetic words.
+
+    Model names are written both ways ("Hot 10" / "hot10", "C11" / "c 11"), so a word followed by a number
+    also yields the two joined ("hot 10" → hot, 10, hot10), on the catalog side and the query side."""
+    tokens: list[str] = []
+    previous = ""
     for token in _TOKEN.findall(text.lower()):
         if token in STOPWORDS:
+            previous = ""
             continue
         if len(token) > 3 and token.isalpha() and token.endswith("s") and not token.endswith("ss"):
             token = token[:-1]
         tokens.append(token)
+        if previous.isalpha() and token[0].isdigit():
+            tokens.append(previous + token)
+        previous = token
     return tokens
 
 

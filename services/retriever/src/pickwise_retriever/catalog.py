@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,20 @@ log = logging.getLogger("pickwise.retriever.catalog")
 
 _ITEM_COLUMNS = ("item_id, title, brand, model, color, category, ram_gb, storage_gb, price_inr, original_price_inr, "
                  "discount_pct, rating, price_band, group_id, attrs")
+
+
+def model_series(text: str) -> tuple[str, ...]:
+    """The series part of a model name: its words up to the first number, plus that token's letter prefix
+    ("Galaxy M31" → (galaxy, m), "Note 11S" → (note,), "C11 2021" → (c,), "2.4" → ())."""
+    series: list[str] = []
+    for token in re.findall(r"[a-z0-9.]+", text.lower()):
+        if any(ch.isdigit() for ch in token):
+            prefix = re.match(r"[a-z]+", token)
+            if prefix:
+                series.append(prefix.group(0))
+            break
+        series.append(token)
+    return tuple(series)
 
 
 def _col(items: list[Item], name: str) -> np.ndarray:
@@ -46,6 +61,8 @@ class Catalog:
         self.band = np.array([i.price_band for i in items], dtype=object)
         self.color = np.array([(i.color or "").lower() for i in items], dtype=object)
         self.feature = np.array([bool(i.attrs.get("feature_phone")) for i in items], dtype=bool)
+        self.model_tokens = [frozenset(tokenize(i.model)) for i in items]
+        self.series = [model_series(i.model) for i in items]
 
     def __len__(self) -> int:
         return len(self.items)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pymilvus.exceptions import MilvusException
+
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Constraints
 
 
@@ -40,12 +43,18 @@ def milvus_filter(c: Constraints) -> str:
 def search(client: Any, collection: str, vector: list[float], expr: str, limit: int,
            search_params: dict[str, Any] | None = None) -> list[tuple[str, float]]:
     """Top ``limit`` (item_id, inner product) within the filter. Synchronous: call it from a thread."""
-    hits = client.search(collection, data=[vector], filter=expr, limit=min(limit, 16384),
-                         output_fields=["item_id"], search_params=search_params or {"metric_type": "IP"},
-                         anns_field="vector")
+    try:
+        hits = client.search(collection, data=[vector], filter=expr, limit=min(limit, 16384),
+                             output_fields=["item_id"], search_params=search_params or {"metric_type": "IP"},
+                             anns_field="vector")
+    except MilvusException as exc:
+        raise DependencyUnavailable(f"vector search failed: {exc.message}", headers={"Retry-After": "5"}) from exc
     return [(str(h["entity"]["item_id"]), float(h["distance"])) for h in hits[0]]
 
 
 def vector_of(client: Any, collection: str, item_id: str) -> list[float] | None:
-    rows = client.get(collection, ids=[item_id], output_fields=["vector"])
+    try:
+        rows = client.get(collection, ids=[item_id], output_fields=["vector"])
+    except MilvusException as exc:
+        raise DependencyUnavailable(f"vector lookup failed: {exc.message}", headers={"Retry-After": "5"}) from exc
     return list(rows[0]["vector"]) if rows else None

@@ -44,7 +44,7 @@ _NUM = r"\d+(?:\.\d+)?"
 _UNIT = r"(?:k\b|thousand\b|grand\b|lakhs?\b|lacs?\b|lakh\b)"
 _CUR = r"(?:rs\.?|inr|₹)"
 _AMOUNT = rf"(?:{_CUR}\s*)?({_NUM})\s*({_UNIT})?(?:\s*(?:/-|rupees?\b|rs\b|inr\b|bucks\b))?"
-_NOT_SIZE = r"(?!\s*(?:gb|mb|tb|g\b|mp|mah|hz|inch|in\b|\"|%|\+?\s*stars?|star\b|/|\.\d))"
+_NOT_SIZE = r"(?!\s*(?:gb|mb|tb|gig|giga|tera|mega|g\b|mp|mah|hz|inch|in\b|\"|%|\+?\s*stars?|star\b|/|\.\d))"
 
 
 @dataclass
@@ -130,7 +130,7 @@ def parse_query(query: str) -> ParsedQuery:
     def pricier(_m: re.Match[str]) -> None:
         flags["pricier"] = True
 
-    text.take(r"\b(?:cheapest|lowest[- ]priced?|lowest cost|least expensive|most affordable|"
+    text.take(r"\b(?:cheapest|lowest[- ]priced?|lowest cost|least expensive|least costly|most affordable|"
               r"price\s*(?::|-)?\s*low(?:est)?\s*to\s*high(?:est)?|low to high|sort(?:ed)? by price)\b",
               sort("price_asc"))
     text.take(r"\b(?:most expensive|costliest|priciest|highest[- ]priced?|"
@@ -198,9 +198,9 @@ def parse_query(query: str) -> ParsedQuery:
               ram_storage_pair)
 
     def size_gb(value: str, unit: str | None) -> float:
-        unit = (unit or "gb").lower()
+        unit = (unit or "gb").lower()[0]
         number = float(value)
-        return number * 1024 if unit == "tb" else number / 1024 if unit == "mb" else number
+        return number * 1024 if unit == "t" else number / 1024 if unit == "m" else number
 
     def memory(kind: str | None) -> Any:
         def handler(m: re.Match[str]) -> None:
@@ -221,7 +221,7 @@ def parse_query(query: str) -> ParsedQuery:
     lo = r"(?P<lo>at least |atleast |min(?:imum)? |more than |over |above |minimum of |\+ )?"
     hi = r"(?P<hi>under |below |less than |upto |up to |max(?:imum)? |at most )?"
     post = r"(?P<post>\s*(?:\+|plus|or more|and above|or above|or less|and below|or below|max)\b|\s*\+)?"
-    size = rf"(?P<n>{_NUM})\s*(?P<u>gb|tb|mb)\b"
+    size = rf"(?P<n>{_NUM})\s*(?P<u>gb|tb|mb|gigs?|gigabytes?|terabytes?|megabytes?)\b"
     text.take(rf"{lo}{hi}{size}{post}\s*(?:of\s+)?(?:ram|memory ram|ram memory)\b", memory("ram"))
     text.take(rf"\bram\s*(?:of\s*|:\s*|is\s*)?{lo}{hi}{size}{post}", memory("ram"))
     text.take(rf"{lo}{hi}{size}{post}\s*(?:of\s+)?(?:internal\s+)?(?:storage|rom|internal|space|"
@@ -255,7 +255,7 @@ def parse_query(query: str) -> ParsedQuery:
 
     between = rf"(?:(?:price|priced|budget|cost|costing)\s*(?:range\s*)?(?:of\s*|is\s*)?)?"
     text.take(rf"\b{between}(?:between|from|in the range(?: of)?|range(?: of)?)\s*{_AMOUNT}{_NOT_SIZE}\s*"
-              rf"(?:and|to|-|till|until)\s*{_AMOUNT}{_NOT_SIZE}(?:\s*(?:range|budget))?", price_range)
+              rf"(?:and|to|-|till|until|up ?to|through)\s*{_AMOUNT}{_NOT_SIZE}(?:\s*(?:range|budget))?", price_range)
     text.take(rf"(?<![\w.]){_AMOUNT}{_NOT_SIZE}\s*(?:-|to)\s*{_AMOUNT}{_NOT_SIZE}(?:\s*(?:range|budget|price))?",
               price_range)
 
@@ -282,7 +282,7 @@ def parse_query(query: str) -> ParsedQuery:
         return None
 
     price_words = r"(?:(?:price|priced|cost|costing|budget|that costs?|for)\s*(?:is\s*|of\s*)?)?"
-    text.take(rf"\b{price_words}(?:under|below|beneath|less than|lesser than|lower than|cheaper than|within|"
+    text.take(rf"\b{price_words}(?:under|below|beneath|sub|less than|lesser than|lower than|cheaper than|within|"
               rf"in|inside|upto|up to|till|until|max(?:imum)?|at most|not more than|no more than|not over|"
               rf"not exceeding|<=?|≤)\s*(?:(?:a|an|the|my)\s+)?(?:budget\s*(?:of\s*)?)?{_AMOUNT}{_NOT_SIZE}"
               rf"(?:\s*(?:budget|range|price|max|only))?", cap)
@@ -363,7 +363,8 @@ def parse_query(query: str) -> ParsedQuery:
     refinement = bool(re.match(r"^\s*(?:what|how)\s+about\b|^\s*(?:and|also|only|just|but|now|instead|same|"
                                r"ok|okay|then|any)\b", normalise_text(query))) or flags["cheaper"] or \
         flags["pricier"] or bool(re.search(r"\b(?:instead|ones|those|these|them|similar|same)\b", leftover))
-    words = [w for w in re.findall(r"[a-z0-9.]+", leftover) if w not in GENERIC_WORDS]
+    # brand words ("pixel", "galaxy") restate the brand filter: alone they do not make a query specific
+    words = [w for w in re.findall(r"[a-z0-9.]+", leftover) if w not in GENERIC_WORDS and w not in BRAND_ALIASES]
     leftover = re.sub(r"^(?:(?:what|how)\s+about|and|also|only|just|but|now|instead)\b", " ", leftover).strip()
     constraints = Constraints(**{k: v for k, v in c.items() if v is not None})
     return ParsedQuery(constraints=constraints, text=leftover, informative=bool(words), prefer=prefer,

@@ -18,10 +18,12 @@ from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, Ret
 from pickwise_common.telemetry import stage
 
 from pickwise_retriever import dense, fusion
-from pickwise_retriever.catalog import Catalog, satisfies
+from pickwise_retriever.catalog import Catalog, model_series, satisfies
 from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_query, refine
 
 SERVICE = "retriever"
+MODEL_MATCH_WEIGHT = 0.2
+SERIES_MATCH_WEIGHT = 0.1
 PopularityLookup = Callable[[list[str]], Awaitable[dict[str, float]]]
 
 
@@ -79,7 +81,8 @@ class Retriever:
             return response
         parsed = planned.parsed
         pool = max(self.pool_size, request.k * 8)
-        text = parsed.text if parsed.informative else request.query
+        # dense reads the brand with the model words ("nokia 2.4"); a constraints-only query is embedded whole
+        text = " ".join([*c.brands, parsed.text]) if parsed.informative else request.query
 
         bm25_scores: dict[str, float] = {}
         dense_scores: dict[str, float] = {}
@@ -112,6 +115,8 @@ class Retriever:
             else:
                 fused = fusion.weighted(bm25_scores, dense_scores, request.alpha)
             pool_ids = self._pool(parsed, c, mask, fused, pool)
+            if request.mode != "dense" and parsed.informative:
+                fused = self._model_match(pool_ids, fused, parsed.text)
             ordered = self._order(pool_ids, fused, parsed, c)
             groups = self._group(ordered, mask, request.k, request.group_variants)
         timings["fuse"] = _ms(t)
@@ -142,6 +147,25 @@ class Retriever:
         if positive.size > limit:
             positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
         return {self.catalog.items[n].item_id: float(scores[n]) for n in positive}
+
+    def _model_match(self, pool: list[int], fused: dict[str, float], text: str) -> dict[str, float]:
+        """Lexical precision on the model name: the share of an item's model tokens the query names, so
+        "hot 10" puts the Hot 10 above the Hot 10 Play that BM25 scores almost the same; and the same
+        series ("Note 11S" → the Note phones before the Hot 11S), which shoppers take as the nearer miss."""
+        query = set(tokenize(text))
+        series = model_series(text)
+        out = dict(fused)
+        for n in pool:
+            model = self.catalog.model_tokens[n]
+            bonus = 0.0
+            if model and query & model:
+                bonus += MODEL_MATCH_WEIGHT * len(query & model) / len(model)
+            if series and self.catalog.series[n] == series:
+                bonus += SERIES_MATCH_WEIGHT
+            if bonus:
+                item_id = self.catalog.items[n].item_id
+                out[item_id] = out.get(item_id, 0.0) + bonus
+        return out
 
     def _pool(self, parsed: ParsedQuery, c: Constraints, mask: np.ndarray, fused: dict[str, float],
               limit: int) -> list[int]:

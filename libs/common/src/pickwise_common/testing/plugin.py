@@ -42,8 +42,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
 def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The six services on free ports against the session's infrastructure, catalog loaded."""
     data_dir: Path = tmp_path_factory.mktemp("pickwise-stack")
-    # the catalog step turns on once data-pipeline ingest exists (catalog issue)
-    config = StackConfig.on_free_ports(data_dir, load_catalog=False)
+    config = StackConfig.on_free_ports(data_dir, load_catalog=True)
     config.infra = infra.config
     config.extra_env = {"PICKWISE_API_KEYS": DEFAULT_API_KEY, "PICKWISE_ADMIN_KEY": ADMIN_KEY,
                         "PICKWISE_LOG_LEVEL": "INFO"}
