@@ -5,7 +5,6 @@ Item metadata comes from the hashes ``item:<id>`` (field ``json``) that ingest w
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,8 @@ log = logging.getLogger("pickwise.gateway.popularity")
 
 CATALOG_BY_RATING_KEY = rd.CATALOG_BY_RATING_KEY
 ITEM_JSON_FIELD = "json"
-PER_KEY_TOP = 200
+PER_TIER_TOP = 500
+UNION_TTL_S = 60
 
 
 def hour_keys(now: datetime, hours: int) -> list[str]:
@@ -48,16 +48,20 @@ def matches(item: Item, filters: Constraints | None) -> bool:
     return all(checks)
 
 
-async def _summed(redis: Any, keys: list[str]) -> list[tuple[str, float]]:
-    """Top ids over several sorted sets, scores summed, best first."""
-    pipe = redis.pipeline(transaction=False)
-    for key in keys:
-        pipe.zrevrange(key, 0, PER_KEY_TOP - 1, withscores=True)
-    totals: dict[str, float] = defaultdict(float)
-    for rows in await pipe.execute():
-        for member, score in rows or []:
-            totals[member] += float(score)
-    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+async def _summed(redis: Any, keys: list[str], dest: str) -> list[tuple[str, float]]:
+    """Top ids over several sorted sets, scores summed, best first. The sum is computed by Redis
+    (ZUNIONSTORE into ``dest``, kept a minute so concurrent fallbacks reuse it) rather than by shipping
+    every member of up to 168 hourly sets to Python. (Under Redis Cluster these global keys would need a
+    common hash tag.)"""
+    if len(keys) == 1:
+        rows = await redis.zrevrange(keys[0], 0, PER_TIER_TOP - 1, withscores=True)
+    else:
+        pipe = redis.pipeline(transaction=False)
+        pipe.zunionstore(dest, keys)
+        pipe.expire(dest, UNION_TTL_S)
+        pipe.zrevrange(dest, 0, PER_TIER_TOP - 1, withscores=True)
+        rows = (await pipe.execute())[-1]
+    return [(member, float(score)) for member, score in rows or []]
 
 
 async def load_items(redis: Any, item_ids: list[str]) -> dict[str, Item]:
@@ -85,6 +89,7 @@ async def popular_items(redis: Any, k: int, *, filters: Constraints | None = Non
     Tiers are walked in order and later tiers only fill what earlier ones left, so a quiet last day
     still yields a full list."""
     now = now or datetime.now(UTC)
+    hour = now.astimezone(UTC).strftime("%Y%m%d%H")
     tiers: list[tuple[str, list[str]]] = [
         ("24h", hour_keys(now, 24)),
         ("7d", hour_keys(now, 24 * 7)),
@@ -95,7 +100,7 @@ async def popular_items(redis: Any, k: int, *, filters: Constraints | None = Non
     seen: set[str] = set()
     first_tier = "none"
     for tier, keys in tiers:
-        ranked = [(i, s) for i, s in await _summed(redis, keys) if i not in seen]
+        ranked = [(i, s) for i, s in await _summed(redis, keys, f"pop:fallback:{tier}:{hour}") if i not in seen]
         if not ranked:
             continue
         top = ranked[0][1] or 1.0
