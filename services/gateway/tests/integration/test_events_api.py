@@ -144,3 +144,14 @@ async def test_unreachable_broker_is_503_with_retry_after(gateway_without_broker
     batch = await gateway_without_broker.post("/v1/events:batch",
                                               json={"events": [{"type": "view", "user_id": "u", "item_id": "i"}]})
     assert batch.status_code == 503
+
+
+async def test_ingestion_never_blocks_the_event_loop(gateway) -> None:
+    from blockbuster import blockbuster_ctx
+
+    await gateway.post("/v1/events/click", json={"user_id": "u-warm", "item_id": "i"})  # connections opened
+    with blockbuster_ctx():
+        single = await gateway.post("/v1/events/click", json={"user_id": "u-bb", "item_id": "i"})
+        batch = await gateway.post("/v1/events:batch",
+                                   json={"events": [{"type": "view", "user_id": "u-bb", "item_id": "i"}] * 20})
+    assert (single.status_code, batch.status_code) == (202, 202)

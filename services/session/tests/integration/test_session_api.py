@@ -91,3 +91,15 @@ async def test_bad_limit_and_type_name_the_field(session_api) -> None:
     response = await client.get("/v1/users/u1/events", params={"limit": 0, "type": "hover"})
     assert response.status_code == 422
     assert {f["field"] for f in response.json()["error"]["fields"]} == {"query.limit", "query.type"}
+
+
+async def test_reads_never_block_the_event_loop(session_api, request) -> None:
+    client, app = session_api
+    session_id = f"s-{uuid.uuid4().hex[:12]}"
+    await _store_turns(app.state.postgres, session_id, "u-3", 2)
+    request.getfixturevalue("no_blocking_io")  # from here on a blocking call fails the test
+
+    responses = [await client.get(f"/v1/sessions/{session_id}"), await client.get("/v1/users/u-3/features"),
+                 await client.get("/v1/users/u-3/events"), await client.get("/v1/sessions/unknown-x")]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 404]
