@@ -30,6 +30,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
         milvus = await stack.enter_async_context(resources.milvus_client(app, settings))
         catalog = await Catalog.load(pool)
+        import torch
+
+        torch.set_num_threads(settings.embedding_threads)
         embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size,
                             cache_size=settings.query_cache_size)
         await anyio.to_thread.run_sync(embedder.encode_query, "phone")  # load the model before serving

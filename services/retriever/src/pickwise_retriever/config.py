@@ -13,3 +13,6 @@ class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, Milvus
     # how many items each search (BM25, dense) returns before fusion and grouping
     retrieval_pool_size: int = Field(default=400, ge=10, le=16384)
     popularity_backoff_s: float = Field(default=5.0, ge=0)
+    # torch intra-op threads for query encoding: one short query gains nothing from more, and on busy
+    # cores extra threads spin and wait (p99 measured in docs/scaling.md)
+    embedding_threads: int = Field(default=1, ge=1, le=64)

@@ -74,15 +74,18 @@ class Retriever:
         response = RetrieveResponse(query=request.query, mode=request.mode, parsed=c, refined=planned.refined,
                                     candidates=[], timings_ms=timings)
         if c.impossible:
+            response.timings_ms = timings
             return response
         catalog = self.catalog
         mask = catalog.mask(c)
         if not mask.any():
+            response.timings_ms = timings
             return response
         parsed = planned.parsed
         pool = max(self.pool_size, request.k * 8)
-        # dense reads the brand with the model words ("nokia 2.4"); a constraints-only query is embedded whole
-        text = " ".join([*c.brands, parsed.text]) if parsed.informative else request.query
+        # dense reads what the constraints did not take, with the brand ("nokia 2.4", "samsung phone"): prices
+        # and sizes are filters, not meaning, and the short texts repeat, so the query cache hits often
+        text = " ".join([*c.brands, parsed.text]).strip() or "phone"
 
         bm25_scores: dict[str, float] = {}
         dense_scores: dict[str, float] = {}
@@ -133,6 +136,7 @@ class Retriever:
                 variant_ids=[catalog.items[v].item_id for v in variants],
                 popularity=pop.get(item.item_id, 0.0)))
         timings["total"] = _ms(started)
+        response.timings_ms = timings
         return response
 
     # ---------------------------------------------------------------- steps
