@@ -83,14 +83,14 @@ class ResultItem(BaseModel):
 class RecommendationResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "request_id": "5f0c0d1e2b3a4c5d6e7f8a9b0c1d2e3f", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-        "items": [{"item_id": "MOBG6VF5SMXPNQHG", "title": "SAMSUNG Galaxy M33 5G (Emerald Brown, 128 GB)",
-                   "brand": "samsung", "model": "galaxy m33 5g", "color": "emerald brown", "ram_gb": 8,
-                   "storage_gb": 128, "price_inr": 18999, "original_price_inr": 24999, "discount_pct": 24,
-                   "rating": 4.2, "price_band": "mid", "variant_ids": [], "score": 0.91, "rank": 1}],
-        "parsed": {"brands": ["samsung"], "price_max_inr": 20000, "ram_gb_min": 8},
-        "answer": {"summary": "The Galaxy M33 5G fits: 8 GB RAM at ₹18,999.",
-                   "picks": [{"item_id": "MOBG6VF5SMXPNQHG", "why": "8 GB RAM, 128 GB, ₹18,999"}],
-                   "provider": "template", "fallback_reasons": ["no_llm_key"]},
+        "items": [{"item_id": "fm-01527", "title": "Samsung Galaxy M31 (Ocean Blue, 8 GB RAM, 128 GB)",
+                   "brand": "Samsung", "model": "Galaxy M31", "color": "Ocean Blue", "ram_gb": 8,
+                   "storage_gb": 128, "price_inr": 18654, "original_price_inr": 18950, "discount_pct": 1.56,
+                   "rating": 4.3, "price_band": "mid", "variant_ids": ["fm-01576"], "score": 0.91, "rank": 1}],
+        "parsed": {"brands": ["Samsung"], "price_max_inr": 20000, "ram_gb_min": 8},
+        "answer": {"summary": "Top pick: Samsung Galaxy M31 (Ocean Blue, 8 GB RAM, 128 GB) at ₹18,654, rated 4.3.",
+                   "picks": [{"item_id": "fm-01527", "why": "8 GB RAM / 128 GB storage, ₹18,654, rated 4.3"}],
+                   "provider": "template", "fallback_reasons": ["llm_offline"]},
         "variant": "A", "degraded": True, "degradation_reasons": ["llm_offline"],
         "timings_ms": {"session": 2.1, "retrieve": 31.5, "rerank": 12.0, "generate": 3.2, "total": 51.0}}]})
 
