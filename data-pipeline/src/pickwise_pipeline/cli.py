@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "generate_catalog",
     "bench_bm25",
     "bench_retriever",
+    "bench_vectors",
     "bench",
     "train_ranker",
     "bench_click",
