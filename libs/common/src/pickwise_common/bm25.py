@@ -77,6 +77,8 @@ class Bm25sIndex:
     def build(cls, documents: list[list[str]]) -> Bm25sIndex:
         import bm25s
 
+        if not documents:
+            return cls(None, 0)
         model = bm25s.BM25()
         # bm25s accepts a list of token lists (it builds the vocabulary itself)
         model.index([doc or ["_empty_"] for doc in documents], show_progress=False)
@@ -84,11 +86,13 @@ class Bm25sIndex:
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         known = [t for t in query_tokens if t in self._vocab]
-        if not known:
+        if not known or self._model is None:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)  # type: ignore[attr-defined]
 
     def to_bytes(self) -> bytes:
+        if self._model is None:
+            raise ValueError("an empty BM25 index has nothing to serialise")
         buffer = io.BytesIO()
         with tempfile.TemporaryDirectory() as tmp:
             self._model.save(tmp, show_progress=False)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,6 +31,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
         milvus = await stack.enter_async_context(resources.milvus_client(app, settings))
         catalog = await Catalog.load(pool)
+        version = await Catalog.version(pool)
         import torch
 
         torch.set_num_threads(settings.embedding_threads)
@@ -42,11 +44,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                         pool_size=settings.retrieval_pool_size)
         app.state.popularity = Popularity(redis, backoff_s=settings.popularity_backoff_s)
 
+        retriever: Retriever = app.state.retriever
+
         async def catalog_check() -> dict[str, object]:
-            return {"items": len(catalog), "groups": len(catalog.groups), "model": embedder.model_name}
+            current = retriever.catalog
+            if not len(current):
+                raise RuntimeError("no catalog loaded yet: run `pickwise-pipeline ingest`")
+            return {"items": len(current), "groups": len(current.groups), "model": embedder.model_name}
+
+        async def refresh() -> None:
+            """Pick up a new ingest (catalog_state changed) without a restart."""
+            nonlocal version
+            while True:
+                await asyncio.sleep(settings.catalog_refresh_s)
+                try:
+                    latest = await Catalog.version(pool)
+                    if latest != version:
+                        retriever.catalog = await Catalog.load(pool)
+                        if await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
+                            await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
+                        version = latest
+                        log.info("catalog reloaded: %d items", len(retriever.catalog))
+                except Exception:  # noqa: BLE001 - keep serving the catalog we have; try again next round
+                    log.exception("catalog refresh failed")
 
         app.state.readiness.add("catalog", catalog_check, required=False)
-        yield
+        task = asyncio.create_task(refresh())
+        try:
+            yield
+        finally:
+            task.cancel()
 
 
 def create_app(settings: RetrieverSettings | None = None) -> FastAPI:

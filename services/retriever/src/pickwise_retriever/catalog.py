@@ -73,6 +73,13 @@ class Catalog:
             bm25 = Bm25sIndex.build([tokenize(item_text(i)) for i in items])
         return cls(items, bm25)
 
+    @staticmethod
+    async def version(pool: Any) -> str:
+        """Changes whenever an ingest finishes (the latest catalog_state update)."""
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT max(updated_at)::text AS v, count(*) AS n FROM catalog_state")
+        return f"{row['v']}/{row['n']}"
+
     @classmethod
     async def load(cls, pool: Any) -> Catalog:
         """All items of every loaded catalog, in item_id order; the stored BM25 index when it covers them."""

@@ -15,4 +15,5 @@ class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, Milvus
     popularity_backoff_s: float = Field(default=5.0, ge=0)
     # torch intra-op threads for query encoding: one short query gains nothing from more, and on busy
     # cores extra threads spin and wait (p99 measured in docs/scaling.md)
+    catalog_refresh_s: float = Field(default=30.0, gt=0, description="how often to look for a new ingest")
     embedding_threads: int = Field(default=1, ge=1, le=64)
