@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from pickwise_common.bm25 import Bm25sIndex, RankBm25Index, item_text, tokenize
-
 from pickwise_pipeline.catalog import FLIPKART, normalise, read_rows
 from pickwise_pipeline.generate_catalog import generate
 from pickwise_pipeline.settings import PipelineSettings

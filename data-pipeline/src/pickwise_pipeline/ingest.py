@@ -21,9 +21,15 @@ from pickwise_common import redis as rd
 from pickwise_common.bm25 import Bm25sIndex, tokenize
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Item
-
-from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, Normalised, file_fingerprint, normalise, \
-    read_rows, search_text
+from pickwise_pipeline.catalog import (
+    FLIPKART,
+    ColumnMapping,
+    Normalised,
+    file_fingerprint,
+    normalise,
+    read_rows,
+    search_text,
+)
 from pickwise_pipeline.settings import PipelineSettings
 
 log = logging.getLogger("pickwise.ingest")

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from pickwise_common.errors import NotFound
 from pickwise_common.schemas import Candidate, Item, RetrieveRequest, RetrieveResponse
-
 from pickwise_retriever.deps import PopularityDep, RetrieverDep
 from pickwise_retriever.retrieval import Retriever
 

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from pickwise_common import resources
 from pickwise_common.app import service_app
 from pickwise_common.embeddings import Embedder
-
 from pickwise_retriever import api
 from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.config import RetrieverSettings

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pickwise_common.settings import CatalogSettings, MilvusSettings, ModelSettings, PostgresSettings, RedisSettings, ServiceSettings
+from pickwise_common.settings import (
+    CatalogSettings,
+    MilvusSettings,
+    ModelSettings,
+    PostgresSettings,
+    RedisSettings,
+    ServiceSettings,
+)
 
 
-class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, MilvusSettings, ModelSettings, CatalogSettings):
+class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, MilvusSettings, ModelSettings,
+                        CatalogSettings):
     service_name: str = "retriever"
     port: int = 8001
     # how many items each search (BM25, dense) returns before fusion and grouping

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pickwise_common.errors import DependencyUnavailable
-
 from pickwise_retriever.popularity import Popularity
 from pickwise_retriever.retrieval import Retriever
 

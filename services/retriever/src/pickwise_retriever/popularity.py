@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pickwise_common import redis as rd
@@ -52,7 +52,7 @@ class Popularity:
         """Best ids with their scores and the tier they came from: 24h, 7d or all ([], 'rating' when none)."""
         if not self.available:
             return [], "rating"
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         try:
             for tier, hours in (("24h", 24), ("7d", 24 * 7)):
                 keys = [rd.popularity_hour_key(now - timedelta(hours=h)) for h in range(hours)]

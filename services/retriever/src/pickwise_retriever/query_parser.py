@@ -253,7 +253,7 @@ def parse_query(query: str) -> ParsedQuery:
         set_max("price_max_inr", hi_v)
         return None
 
-    between = rf"(?:(?:price|priced|budget|cost|costing)\s*(?:range\s*)?(?:of\s*|is\s*)?)?"
+    between = r"(?:(?:price|priced|budget|cost|costing)\s*(?:range\s*)?(?:of\s*|is\s*)?)?"
     text.take(rf"\b{between}(?:between|from|in the range(?: of)?|range(?: of)?)\s*{_AMOUNT}{_NOT_SIZE}\s*"
               rf"(?:and|to|-|till|until|up ?to|through)\s*{_AMOUNT}{_NOT_SIZE}(?:\s*(?:range|budget))?", price_range)
     text.take(rf"(?<![\w.]){_AMOUNT}{_NOT_SIZE}\s*(?:-|to)\s*{_AMOUNT}{_NOT_SIZE}(?:\s*(?:range|budget|price))?",

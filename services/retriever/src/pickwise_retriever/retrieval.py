@@ -16,7 +16,6 @@ from pickwise_common.bm25 import tokenize
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, RetrieveResponse
 from pickwise_common.telemetry import stage
-
 from pickwise_retriever import dense, fusion
 from pickwise_retriever.catalog import Catalog, model_series, satisfies
 from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_query, refine
