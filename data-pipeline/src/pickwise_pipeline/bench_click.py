@@ -61,24 +61,29 @@ def _visible(items: list[dict[str, Any]], item_id: str) -> bool:
 
 
 async def _search(client: httpx.AsyncClient, query: str, user: str) -> list[dict[str, Any]]:
+    return (await _search_body(client, query, user))["items"]
+
+
+async def _search_body(client: httpx.AsyncClient, query: str, user: str) -> dict[str, Any]:
     response = await client.post("/v1/recommendations", json={"query": query, "k": 10, "user_id": user,
                                                               "generate": False, "explain": True})
     response.raise_for_status()
-    return response.json()["items"]
+    return response.json()
 
 
 async def click_trial(client: httpx.AsyncClient, query: str, position: int, timeout_s: float) -> dict[str, Any]:
     user = f"bench-click-{uuid.uuid4().hex[:12]}"
-    items = await _search(client, query, user)
+    body = await _search_body(client, query, user)
+    items, variant = body["items"], body.get("variant")
     if len(items) < position:
-        return {"ok": False, "reason": f"only {len(items)} results"}
+        return {"ok": False, "reason": f"only {len(items)} results", "variant": variant}
     item_id = items[position - 1]["item_id"]
     sent = time.perf_counter()
     response = await client.post("/v1/events/click", json={"user_id": user, "item_id": item_id,
                                                            "position": position - 1, "source": "search"})
     acked = time.perf_counter()
     if response.status_code != 202:
-        return {"ok": False, "reason": f"click answered {response.status_code}"}
+        return {"ok": False, "reason": f"click answered {response.status_code}", "variant": variant}
     searches = 0
     search_s: list[float] = []
     while time.perf_counter() - sent < timeout_s:
@@ -88,8 +93,11 @@ async def click_trial(client: httpx.AsyncClient, query: str, position: int, time
         searches += 1
         if _visible(items, item_id):
             return {"ok": True, "delay_s": time.perf_counter() - sent, "ack_s": acked - sent, "searches": searches,
-                    "search_s": statistics.fmean(search_s)}
-    return {"ok": False, "reason": "not in the top 3 within the timeout", "searches": searches}
+                    "search_s": statistics.fmean(search_s), "variant": variant}
+    best = min((i["rank"] for i in items if i["item_id"] == item_id or item_id in i.get("variant_ids", [])),
+               default=None)
+    return {"ok": False, "reason": "not in the top 3 within the timeout", "searches": searches,
+            "variant": variant, "final_rank": best}
 
 
 async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,8 +113,15 @@ async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
     for t in trials:
         if not t["ok"]:
             failures[t["reason"]] = failures.get(t["reason"], 0) + 1
+    by_variant: dict[str, dict[str, int]] = {}
+    for t in trials:
+        row = by_variant.setdefault(str(t.get("variant")), {"trials": 0, "visible": 0})
+        row["trials"] += 1
+        row["visible"] += int(t["ok"])
     return {"benchmark": "click_to_visible", "query": args.query, "position": args.position,
-            "trials": len(trials), "visible": len(ok), "failures": failures,
+            "trials": len(trials), "visible": len(ok), "failures": failures, "by_variant": by_variant,
+            "final_rank_when_not_visible": sorted(t["final_rank"] for t in trials
+                                                  if not t["ok"] and t.get("final_rank") is not None),
             "click_to_visible_ms": summary_ms([t["delay_s"] for t in ok]),
             "click_ack_ms": summary_ms([t["ack_s"] for t in ok]),
             "search_ms_mean": round(statistics.fmean(t["search_s"] for t in ok) * 1000, 1) if ok else None,
