@@ -1,8 +1,10 @@
 """Catalog normalisation of messy rows: brands, units, prices, ratings, duplicates, rejects, ids."""
 
+import json
+
 import pytest
 
-from pickwise_pipeline.catalog import ColumnMapping, normalise, parse_size_gb, price_band
+from pickwise_pipeline.catalog import ColumnMapping, normalise, parse_size_gb, price_band, read_rows
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +73,10 @@ def test_another_catalog_through_a_mapping() -> None:
                             storage=None, rating=None, price="price", original_price=None)
     item = normalise([{"make": "redmi", "name": "Note 9", "ram": "4GB", "price": "₹11,999"}], mapping).items[0]
     assert (item.item_id, item.brand, item.price_inr, item.ram_gb) == ("sp-00001", "Xiaomi", 11999.0, 4.0)
+
+
+def test_jsonl_catalog_is_read_line_by_line(tmp_path) -> None:
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("\n".join(json.dumps(_row(color=c)) for c in ("Black", "Blue")) + "\n\n", encoding="utf-8")
+    out = normalise(read_rows(path))
+    assert [i.color for i in out.items] == ["Black", "Blue"]

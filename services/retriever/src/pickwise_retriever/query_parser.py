@@ -55,6 +55,7 @@ class ParsedQuery:
     prefer: dict[str, float] = field(default_factory=dict)   # exact RAM/storage the shopper named
     prefer_discount: bool = False
     refinement: bool = False
+    names_product: bool = False                # "phone", "mobile", a brand...: a search of its own
     cheaper: bool = False
     pricier: bool = False
     mentioned: set[str] = field(default_factory=set)
@@ -367,7 +368,10 @@ def parse_query(query: str) -> ParsedQuery:
     words = [w for w in re.findall(r"[a-z0-9.]+", leftover) if w not in GENERIC_WORDS and w not in BRAND_ALIASES]
     leftover = re.sub(r"^(?:(?:what|how)\s+about|and|also|only|just|but|now|instead)\b", " ", leftover).strip()
     constraints = Constraints(**{k: v for k, v in c.items() if v is not None})
+    names_product = bool(brands) or bool(re.search(
+        r"\b(?:phones?|mobiles?|smartphones?|handsets?|cellphones?|iphones?)\b", normalise_text(query)))
     return ParsedQuery(constraints=constraints, text=leftover, informative=bool(words), prefer=prefer,
+                       names_product=names_product,
                        prefer_discount=flags["discount"], refinement=refinement, cheaper=flags["cheaper"],
                        pricier=flags["pricier"], mentioned=mentioned)
 

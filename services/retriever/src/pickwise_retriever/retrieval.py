@@ -37,7 +37,9 @@ def plan(request: RetrieveRequest) -> Planned:
     parsed = parse_query(request.query)
     refined = False
     constraints = parsed.constraints
-    if request.previous is not None and (parsed.refinement or not parsed.informative):
+    # a follow-up: a refinement cue ("what about", "cheaper"), or only constraints with no product named
+    # ("under 10k", "in black"); "apple phones under 50k" is a new search even in a conversation
+    if request.previous is not None and (parsed.refinement or (not parsed.informative and not parsed.names_product)):
         constraints = refine(request.previous, parsed)
         refined = True
     return Planned(parsed, merge_filters(constraints, request.filters), refined)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from pickwise_common.schemas import Constraints
+from pickwise_common.schemas import Constraints, RetrieveRequest
 from pickwise_retriever.query_parser import merge_filters, parse_query, refine
+from pickwise_retriever.retrieval import plan
 
 pytestmark = pytest.mark.unit
 
@@ -236,3 +237,13 @@ def test_disjoint_brand_filter_matches_nothing() -> None:
 
 def test_price_min_above_max_is_impossible() -> None:
     assert parse_query("above 50k under 20k").constraints.impossible
+
+
+def test_constraint_only_follow_up_refines_but_a_new_product_search_does_not() -> None:
+    previous = Constraints(brands=["Xiaomi"], ram_gb_min=8)
+    follow_up = plan(RetrieveRequest(query="under 10k", previous=previous))
+    assert follow_up.refined and follow_up.constraints.brands == ["Xiaomi"]
+    assert follow_up.constraints.price_max_inr == 10000
+    fresh = plan(RetrieveRequest(query="apple phones under 50k", previous=previous))
+    assert not fresh.refined
+    assert fresh.constraints.brands == ["Apple"] and fresh.constraints.ram_gb_min is None
