@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from pickwise_common import redis as keys
 from pickwise_common.features import affinity_field
@@ -54,6 +55,10 @@ async def test_same_event_five_times_with_a_restart_applies_once(consumer_env, e
     assert await _row_count(env, event.event_id) == 1
     assert await env.redis.zscore(keys.POPULARITY_ALL_KEY, item) == pytest.approx(1.0)
     assert await env.redis.zscore(keys.popularity_hour_key(event.ts), item) == pytest.approx(1.0)
+    processed = {outcome: REGISTRY.get_sample_value("pickwise_events_processed_total",
+                                                    {"topic": env.topics.interactions, "outcome": outcome})
+                 for outcome in ("applied", "duplicate")}
+    assert processed == {"applied": 1.0, "duplicate": 4.0}
     assert await env.redis.lrange(keys.user_clicks_key(event.user_id), 0, -1) == [item]
     affinity = await env.redis.hget(keys.user_affinity_key(event.user_id), affinity_field("brand", "Samsung"))
     assert float(affinity) == pytest.approx(1.0, rel=1e-3)
