@@ -172,3 +172,11 @@ def test_feed_follows_clicks_and_leaves_out_purchases(gateway, stack) -> None:
 
     events = httpx.get(f"{stack.url('session')}/v1/users/{user}/events", timeout=5).json()["events"]
     assert {(e["type"], e["item_id"]) for e in events} == {("click", seed["item_id"]), ("purchase", bought)}
+
+
+def test_cold_feed_fills_the_largest_k_without_degrading(gateway) -> None:
+    body = gateway.get(f"/v1/users/new-{uuid.uuid4().hex[:8]}/recommendations", params={"k": 50}).json()
+    assert body["cold_start"] is True
+    assert body["degraded"] is False, body["degradation_reasons"]
+    assert len(body["items"]) == 50
+    assert len({i["item"]["group_id"] for i in body["items"]}) == 50  # one entry per model

@@ -32,6 +32,7 @@ AFFINITY_WEIGHT = 0.3      # up to +30 % for an item of the user's strongest bra
 PREFERRED_BRANDS = 3
 SESSION_TIMEOUT_MS = 200
 RETRIEVER_TIMEOUT_MS = 500
+RETRIEVER_MAX_K = 100     # the retriever's list endpoints answer at most this many
 FEED_DEGRADED = Counter("pickwise_gateway_feed_degraded_total", "Feeds served degraded, by reason", ["reason"])
 
 UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
@@ -156,7 +157,8 @@ class _Feed:
         retriever = self.clients["retriever"]
         start = time.perf_counter()
         with stage("gateway", "feed_similar"):
-            got = await asyncio.gather(*(retriever.get_json(f"/v1/items/{seed}/similar", params={"k": self.k * 2},
+            got = await asyncio.gather(*(retriever.get_json(f"/v1/items/{seed}/similar",
+                                                            params={"k": min(self.k * 2, RETRIEVER_MAX_K)},
                                                             timeout_ms=RETRIEVER_TIMEOUT_MS) for seed in seeds),
                                        return_exceptions=True)
         self.timings["similar"] = round((time.perf_counter() - start) * 1000, 2)
@@ -179,7 +181,7 @@ class _Feed:
             if not brands:
                 try:
                     body = await self.clients["retriever"].get_json(
-                        "/v1/popular", params={"k": n}, timeout_ms=RETRIEVER_TIMEOUT_MS)
+                        "/v1/popular", params={"k": min(n, RETRIEVER_MAX_K)}, timeout_ms=RETRIEVER_TIMEOUT_MS)
                     items = items_of(body)
                     chosen = [(item, 1.0 - i / max(1, len(items))) for i, item in enumerate(items)]
                 except (DependencyUnavailable, DownstreamError) as exc:
