@@ -92,7 +92,8 @@ def test_ingest_loads_every_store_and_reports_rejects_and_duplicates(isolated) -
     assert (meta["brand"], meta["category"]) == ("Samsung", "mobile")
     assert r.zcard("catalog:by_rating") == 5
 
-    client = MilvusClient(uri=isolated["PICKWISE_MILVUS_URI"])
+    # a dedicated channel: not shared with (and not left to) other tests of this process
+    client = MilvusClient(uri=isolated["PICKWISE_MILVUS_URI"], dedicated=True)
     try:
         hits = client.query(isolated["PICKWISE_MILVUS_COLLECTION"], filter='brand == "Samsung" and ram_gb >= 6',
                             output_fields=["item_id"])

@@ -4,12 +4,16 @@ the collection schema by ingest), so filtering happens inside the vector search.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pymilvus.exceptions import MilvusException
 
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Constraints
+
+_RETRYABLE = {1, 2}  # Milvus client codes: unexpected error, connect failed (channel unavailable)
 
 
 def _str_list(values: list[str]) -> str:
@@ -43,18 +47,26 @@ def milvus_filter(c: Constraints) -> str:
 def search(client: Any, collection: str, vector: list[float], expr: str, limit: int,
            search_params: dict[str, Any] | None = None) -> list[tuple[str, float]]:
     """Top ``limit`` (item_id, inner product) within the filter. Synchronous: call it from a thread."""
-    try:
-        hits = client.search(collection, data=[vector], filter=expr, limit=min(limit, 16384),
-                             output_fields=["item_id"], search_params=search_params or {"metric_type": "IP"},
-                             anns_field="vector")
-    except MilvusException as exc:
-        raise DependencyUnavailable(f"vector search failed: {exc.message}", headers={"Retry-After": "5"}) from exc
+    hits = _call(lambda: client.search(
+        collection, data=[vector], filter=expr, limit=min(limit, 16384), output_fields=["item_id"],
+        search_params=search_params or {"metric_type": "IP"}, anns_field="vector"), "vector search")
     return [(str(h["entity"]["item_id"]), float(h["distance"])) for h in hits[0]]
 
 
+def _call(fn: Callable[[], Any], what: str) -> Any:
+    """One retry: an idle gRPC channel can be closed by the server (GOAWAY "too many pings" from pymilvus's
+    10 s keep-alive) and the first call after that fails while the channel reconnects."""
+    for attempt in (1, 2):
+        try:
+            return fn()
+        except MilvusException as exc:
+            if attempt == 2 or exc.code not in _RETRYABLE:
+                raise DependencyUnavailable(f"{what} failed: {exc.message}", dependency="milvus",
+                                            retry_after_s=5) from exc
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 def vector_of(client: Any, collection: str, item_id: str) -> list[float] | None:
-    try:
-        rows = client.get(collection, ids=[item_id], output_fields=["vector"])
-    except MilvusException as exc:
-        raise DependencyUnavailable(f"vector lookup failed: {exc.message}", headers={"Retry-After": "5"}) from exc
+    rows = _call(lambda: client.get(collection, ids=[item_id], output_fields=["vector"]), "vector lookup")
     return list(rows[0]["vector"]) if rows else None

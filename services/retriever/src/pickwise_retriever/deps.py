@@ -15,7 +15,7 @@ def get_retriever(request: Request) -> Retriever:
     retriever = getattr(request.app.state, "retriever", None)
     if retriever is None or not len(retriever.catalog):
         raise DependencyUnavailable("the catalog is not loaded yet: run `pickwise-pipeline ingest`",
-                                    headers={"Retry-After": "5"})
+                                    dependency="catalog", retry_after_s=5)
     return retriever
 
 

@@ -1,10 +1,12 @@
 """Filters: the in-memory mask, the Milvus expression and the satisfies map agree on the same items."""
 
 import pytest
+from pymilvus.exceptions import MilvusException
 
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Constraints, Item
 from pickwise_retriever.catalog import Catalog, satisfies
-from pickwise_retriever.dense import milvus_filter
+from pickwise_retriever.dense import milvus_filter, search
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +67,28 @@ def test_no_constraints_no_expression() -> None:
 def test_satisfies_reports_each_parsed_constraint(catalog: Catalog) -> None:
     sat = satisfies(catalog.items[0], Constraints(brands=["Samsung"], price_max_inr=10000, ram_gb_min=4))
     assert sat == {"brands": True, "price_max_inr": False, "ram_gb_min": True}
+
+
+class _FlakyClient:
+    """Fails the first call like a gRPC channel closed by the server, then answers."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.calls = 0
+
+    def search(self, *_args, **_kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            raise MilvusException(code=self.code, message="channel unavailable")
+        return [[{"entity": {"item_id": "t-1"}, "distance": 0.5}]]
+
+
+def test_search_retries_once_when_the_channel_was_dropped() -> None:
+    client = _FlakyClient(code=2)
+    assert search(client, "items", [0.1], "", 5) == [("t-1", 0.5)]
+    assert client.calls == 2
+
+
+def test_search_failure_is_dependency_unavailable() -> None:
+    with pytest.raises(DependencyUnavailable, match="vector search failed"):
+        search(_FlakyClient(code=100), "items", [0.1], "", 5)

@@ -1,13 +1,17 @@
 """The retrieval pipeline over a small in-memory catalog, with a stand-in for the vector store (the real
 Milvus is exercised by the integration tests): ordering, grouping, modes, and no blocking on the loop."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from blockbuster import blockbuster_ctx
 
 from pickwise_common.embeddings import Embedder
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Item, RetrieveRequest
 from pickwise_retriever.catalog import Catalog
+from pickwise_retriever.deps import get_retriever
 from pickwise_retriever.retrieval import Retriever
 
 pytestmark = pytest.mark.unit
@@ -91,3 +95,11 @@ async def test_impossible_constraints_answer_nothing(retriever: Retriever) -> No
     response = await retriever.retrieve(RetrieveRequest(query="above 50k under 20k"), no_popularity)
     assert response.candidates == []
     assert response.parsed.impossible
+
+
+def test_requests_before_any_ingest_are_503_not_500() -> None:
+    empty = Retriever(Catalog.from_items([]), Embedder(), None, "items")
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(retriever=empty)))
+    with pytest.raises(DependencyUnavailable, match="not loaded") as caught:
+        get_retriever(request)
+    assert caught.value.status_code == 503
