@@ -298,6 +298,18 @@ def parse_query(query: str) -> ParsedQuery:
     text.take(rf"\b{price_words}(?:around|about|approx(?:imately)?|near|close to|roughly|nearly|~)\s*"
               rf"{_AMOUNT}{_NOT_SIZE}", around)
 
+    def priced_at(m: re.Match[str]) -> bool | None:
+        value = _amount(m.group(1), m.group(2), bare_thousands=False)
+        currency = bool(m.group(2) or re.search(r"rs|inr|rupee|/-", m.group(0)))
+        if value < 1000 or (not currency and 1990 <= value <= 2035):  # "for 2021" is a model year
+            return False
+        set_min("price_min_inr", round(value * 0.85))
+        set_max("price_max_inr", round(value * 1.15))
+        return None
+
+    text.take(rf"\b(?:priced at|priced|price of|price|prices|costs?|costing|for)\s*(?:of\s*|is\s*|:\s*)?"
+              rf"{_AMOUNT}{_NOT_SIZE}", priced_at)
+
     def bare_price(m: re.Match[str]) -> bool | None:
         if not (m.group(2) or re.search(r"rs|inr|rupee|bucks|/-", m.group(0))):
             return False

@@ -64,6 +64,8 @@ def test_price_floors(query: str, price_min: float) -> None:
     ("in the 20 to 30 thousand range", 20000, 30000),
     ("price range 12000-18000", 12000, 18000),
     ("around 20k", 17000, 23000),
+    ("phone priced at ₹20,000", 17000, 23000),
+    ("samsung for 20000", 17000, 23000),
 ])
 def test_price_ranges(query: str, low: float, high: float) -> None:
     parsed = parse_query(query).constraints
@@ -127,6 +129,11 @@ def test_model_numbers_stay_search_text() -> None:
     assert parsed.constraints.price_min_inr is None and parsed.constraints.price_max_inr is None
     assert parsed.text == "c11 2021"
     assert parsed.informative
+
+
+def test_model_year_after_for_is_not_a_price() -> None:
+    parsed = parse_query("Realme C11 for 2021").constraints
+    assert parsed.price_min_inr is None and parsed.price_max_inr is None
 
 
 def test_decimal_model_number_is_not_a_price() -> None:
