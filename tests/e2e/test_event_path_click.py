@@ -64,16 +64,14 @@ def _search(gateway: httpx.Client, user: str, k: int = 10) -> list[dict[str, Any
     return _search_with_variant(gateway, user, k)[0]
 
 
-def _user_in_variant_a(gateway: httpx.Client) -> tuple[str, list[dict[str, Any]]]:
-    """A fresh user bucketed into variant A (weighted fusion). In variant B (reciprocal rank fusion) the
-    7th result's base score for this query is 0.68 of the 3rd's, and the design weights (click 1.5x,
-    affinity up to 1.2x) lift it to 4th when its popularity does not help: reported in docs/benchmarks.md."""
+def _user_in_variant(gateway: httpx.Client, variant: str) -> tuple[str, list[dict[str, Any]]]:
+    """A fresh user whose stable A/B bucket is ``variant`` (A: weighted fusion, B: reciprocal rank fusion)."""
     for _ in range(64):
         user = f"u-{uuid.uuid4().hex[:10]}"
-        items, variant = _search_with_variant(gateway, user)
-        if variant == "A":
+        items, assigned = _search_with_variant(gateway, user)
+        if assigned == variant:
             return user, items
-    raise AssertionError("no user id fell into variant A in 64 tries")
+    raise AssertionError(f"no user id fell into variant {variant} in 64 tries")
 
 
 def _model_rank(items: list[dict[str, Any]], item_id: str) -> dict[str, Any] | None:
@@ -111,8 +109,9 @@ def popularity(shared_redis: redis.Redis) -> Iterator[Callable[[str], None]]:
                 shared_redis.zadd(keys.POPULARITY_ALL_KEY, {item_id: score})
 
 
-def test_click_lifts_the_model_for_that_user_only(gateway, popularity) -> None:
-    user_u, first = _user_in_variant_a(gateway)
+@pytest.mark.parametrize("variant", ["A", "B"])
+def test_click_lifts_the_model_for_that_user_only(gateway, popularity, variant: str) -> None:
+    user_u, first = _user_in_variant(gateway, variant)
     user_v = f"v-{uuid.uuid4().hex[:10]}"
     assert len(first) >= 7
     clicked = first[6]["item_id"]

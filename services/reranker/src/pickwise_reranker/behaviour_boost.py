@@ -25,7 +25,7 @@ from pickwise_common.schemas import BoostDetail, Candidate
 
 @dataclass(frozen=True)
 class BoostWeights:
-    click: float = 0.5
+    click: float = 1.0
     affinity: float = 0.2
     popularity: float = 0.3
     cap: float = 3.0

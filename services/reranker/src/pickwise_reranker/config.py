@@ -24,7 +24,7 @@ class RerankerSettings(ServiceSettings, RedisSettings):
     # base = (1 - w) * ranker + w * cross-encoder when both stages are present
     reranker_cross_encoder_weight: float = Field(default=0.5, ge=0, le=1)
     ranker_model_dir: Path = Field(default_factory=default_ranker_dir)
-    boost_click_weight: float = Field(default=0.5, ge=0)
+    boost_click_weight: float = Field(default=1.0, ge=0)  # 2x: decision 0102
     boost_affinity_weight: float = Field(default=0.2, ge=0)
     boost_popularity_weight: float = Field(default=0.3, ge=0)
     boost_cap: float = Field(default=3.0, ge=1)

@@ -66,8 +66,8 @@ def test_a_click_lifts_the_clicked_item_for_that_user_only(redis_url, rds, tmp_p
     body = clicked.json()
     assert body["features_available"] is True
     top = body["items"][0]
-    assert top["boost"]["clicked"] is True and top["boost"]["multiplier"] == pytest.approx(1.5)
-    assert top["score"] == pytest.approx(top["base_score"] * 1.5, rel=1e-4)
+    assert top["boost"]["clicked"] is True and top["boost"]["multiplier"] == pytest.approx(2.0)
+    assert top["score"] == pytest.approx(top["base_score"] * 2.0, rel=1e-4)
     assert other.json()["items"][0]["boost"] is None
 
 
@@ -93,8 +93,12 @@ def test_brand_affinity_and_popularity_show_in_the_boost(redis_url, rds, tmp_pat
     cands = [make_candidate(f"{tag}-s", brand="Samsung", fused=0.9),
              make_candidate(f"{tag}-apple", brand="Apple", fused=0.9),
              make_candidate(f"{tag}-pop", brand="Samsung", fused=0.9)]
-    with TestClient(create_app(settings(redis_url, tmp_path))) as client:
-        items = client.post("/v1/rerank", json=payload(cands, user_id=user_id, explain=True)).json()["items"]
+    try:
+        with TestClient(create_app(settings(redis_url, tmp_path))) as client:
+            items = client.post("/v1/rerank", json=payload(cands, user_id=user_id, explain=True)).json()["items"]
+    finally:
+        # pop:all is shared by the whole test session: leave it as it was
+        rds.zrem(rkeys.POPULARITY_ALL_KEY, f"{tag}-pop")
     by_id = {i["item"]["item_id"]: i["boost"] for i in items}
     assert by_id[f"{tag}-apple"]["affinity"] == pytest.approx(1.0)
     assert by_id[f"{tag}-s"]["affinity"] == pytest.approx(0.5)

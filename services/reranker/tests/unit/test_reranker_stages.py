@@ -109,7 +109,7 @@ def test_ranker_puts_constraint_satisfying_items_first(tmp_path, ranker_writer, 
 def test_clicked_item_gets_the_click_weight(make_candidate):
     cands = [make_candidate("a"), make_candidate("b")]
     boosts = compute_boosts(cands, UserSignals(clicked_items={"a"}), BoostWeights())
-    assert boosts[0].clicked and boosts[0].multiplier == pytest.approx(1.5)
+    assert boosts[0].clicked and boosts[0].multiplier == pytest.approx(2.0)
     assert not boosts[1].clicked and boosts[1].multiplier == pytest.approx(1.0)
 
 

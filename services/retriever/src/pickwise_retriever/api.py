@@ -62,7 +62,7 @@ async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: Populari
 async def popular(retriever: RetrieverDep, popularity: PopularityDep,
                   k: Annotated[int, Query(ge=1, le=100)] = 10) -> PopularResponse:
     catalog = retriever.catalog
-    ranked, source = await popularity.top(k)
+    ranked, source = await popularity.top(k, known=catalog.index_of.__contains__)
     chosen: list[tuple[int, float]] = []
     seen_groups: set[str] = set()
     best = ranked[0][1] if ranked else 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,8 +49,11 @@ class Popularity:
             return {}
         return {i: round(float(s) / best, 6) for i, s in zip(item_ids, scores, strict=True) if s}
 
-    async def top(self, k: int, now: datetime | None = None) -> tuple[list[tuple[str, float]], str]:
-        """Best ids with their scores and the tier they came from: 24h, 7d or all ([], 'rating' when none)."""
+    async def top(self, k: int, now: datetime | None = None,
+                  known: Callable[[str], bool] = lambda _: True) -> tuple[list[tuple[str, float]], str]:
+        """Best ids with their scores and the tier they came from: 24h, 7d or all ([], 'rating' when none).
+        A tier counts only ids ``known`` accepts (ids of the loaded catalog), so counters of items that are
+        not in the catalog cannot hide the next tier."""
         if not self.available:
             return [], "rating"
         now = now or datetime.now(UTC)
@@ -62,13 +66,15 @@ class Popularity:
                 totals: dict[str, float] = defaultdict(float)
                 for rows in await pipe.execute():
                     for member, score in rows or []:
-                        totals[member] += float(score)
+                        if known(member):
+                            totals[member] += float(score)
                 if totals:
                     return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])), tier
             rows = await self.redis.zrevrange(rd.POPULARITY_ALL_KEY, 0, max(k * 4, PER_KEY_TOP) - 1,
                                               withscores=True)
-            if rows:
-                return [(m, float(s)) for m, s in rows], "all"
+            ranked = [(m, float(s)) for m, s in rows if known(m)]
+            if ranked:
+                return ranked, "all"
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
         return [], "rating"

@@ -111,6 +111,28 @@ def test_popular_reads_redis_popularity(stack, url: str) -> None:
         client.zrem("pop:all", "fm-00042", "fm-00100")
 
 
+def test_popular_skips_a_tier_holding_only_unknown_items(stack, url: str) -> None:
+    from datetime import UTC, datetime
+
+    from pickwise_common.redis import popularity_hour_key
+
+    client = redis.Redis.from_url(stack.infra.config.redis_url, decode_responses=True)
+    hour_key = popularity_hour_key(datetime.now(UTC))
+    saved_hour = client.zrange(hour_key, 0, -1, withscores=True)
+    client.delete(hour_key)
+    client.zadd(hour_key, {"not-in-catalog-1": 99.0})
+    client.zadd("pop:all", {"fm-00042": 1e6})
+    try:
+        body = httpx.get(url + "/v1/popular", params={"k": 1}, timeout=10).json()
+        assert body["source"] in ("7d", "all")
+        assert all(c["item"]["item_id"] != "not-in-catalog-1" for c in body["candidates"])
+    finally:
+        client.zrem("pop:all", "fm-00042")
+        client.delete(hour_key)
+        if saved_hour:
+            client.zadd(hour_key, dict(saved_hour))
+
+
 def test_answers_while_redis_is_down(stack) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     proc, url = stack.start_extra("retriever", {"PICKWISE_REDIS_URL": dead})
