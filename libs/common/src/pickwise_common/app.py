@@ -91,7 +91,7 @@ class Readiness:
     async def report(self) -> tuple[int, dict[str, Any]]:
         deps = list(self.dependencies.values())
         results = await asyncio.gather(*(self._run(d) for d in deps))
-        checks = {d.name: r for d, r in zip(deps, results)}
+        checks = {d.name: r for d, r in zip(deps, results, strict=True)}
         required_ok = all(r["ok"] for r in checks.values() if r["required"])
         all_ok = all(r["ok"] for r in checks.values())
         status = "ready" if all_ok else ("degraded" if required_ok else "not_ready")

@@ -79,7 +79,7 @@ class ServiceClient:
             try:
                 response = await self._client.request(method, path, json=json, content=content, params=params,
                                                       headers=send_headers, timeout=remaining)
-            except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, httpx.TransportError) as exc:
                 self.breaker.record_failure()
                 DOWNSTREAM_LATENCY.labels(self.caller, self.target, "error").observe(time.perf_counter() - start)
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

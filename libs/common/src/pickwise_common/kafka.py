@@ -111,7 +111,7 @@ class JsonProducer:
                 producer = create_producer(self.settings, client_id=f"{self.service}-producer")
                 try:
                     await asyncio.wait_for(producer.start(), self.settings.kafka_request_timeout_ms / 1000)
-                except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, KafkaError, OSError) as exc:
                     await _quiet_stop(producer)
                     raise DependencyUnavailable(f"kafka unreachable: {exc!r}", dependency="kafka") from exc
                 self._producer = producer
@@ -126,7 +126,7 @@ class JsonProducer:
                 producer.send_and_wait(topic, encode_message(value), key=key.encode() if key else None,
                                        headers=headers if headers is not None else trace_headers()),
                 self.settings.kafka_delivery_timeout_ms / 1000)
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError, OSError) as exc:
             KAFKA_PRODUCE_LATENCY.labels(self.service, topic, "error").observe(time.perf_counter() - start)
             raise DependencyUnavailable(f"kafka did not acknowledge: {type(exc).__name__}",
                                         dependency="kafka") from exc
@@ -140,7 +140,7 @@ class JsonProducer:
         try:
             return await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers or []),
                                           self.settings.kafka_delivery_timeout_ms / 1000)
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError, OSError) as exc:
             raise DependencyUnavailable(f"kafka did not acknowledge: {type(exc).__name__}",
                                         dependency="kafka") from exc
 

@@ -5,7 +5,7 @@ Per-user keys carry a hash tag ``{uid}`` so one Lua script touches one slot in R
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -36,7 +36,7 @@ def user_affinity_key(user_id: str) -> str:
 
 
 def popularity_hour_key(at: datetime) -> str:
-    return "pop:h:" + at.astimezone(timezone.utc).strftime("%Y%m%d%H")
+    return "pop:h:" + at.astimezone(UTC).strftime("%Y%m%d%H")
 
 
 POPULARITY_ALL_KEY = "pop:all"

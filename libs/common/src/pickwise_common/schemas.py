@@ -7,7 +7,7 @@ is a 422 naming the field rather than a silently ignored option.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -214,7 +214,7 @@ def _not_in_future(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     value = ensure_utc(value)
-    if value - datetime.now(timezone.utc) > MAX_FUTURE_SKEW:
+    if value - datetime.now(UTC) > MAX_FUTURE_SKEW:
         raise ValueError("ts is more than 5 minutes in the future")
     return value
 
@@ -274,7 +274,7 @@ class InteractionEvent(Open):
     @classmethod
     def from_input(cls, event: EventIn) -> InteractionEvent:
         return cls(event_id=event.event_id or uuid.uuid4(), type=event.type,
-                   ts=event.ts or datetime.now(timezone.utc), user_id=event.user_id, item_id=event.item_id,
+                   ts=event.ts or datetime.now(UTC), user_id=event.user_id, item_id=event.item_id,
                    session_id=event.session_id, request_id=event.request_id, position=event.position,
                    source=event.source)
 
@@ -292,7 +292,7 @@ class SessionEvent(Open):
     answer: str | None = None
     parsed: dict[str, Any] = Field(default_factory=dict)
     variant: str | None = None
-    ts: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    ts: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class EventAccepted(Open):
@@ -325,5 +325,5 @@ class Health(Open):
 
 
 def ensure_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 

@@ -7,11 +7,10 @@ A service's settings class inherits the pieces it needs, e.g.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 ENV_PREFIX = "PICKWISE_"
 REPO_ROOT = Path(__file__).resolve().parents[4]

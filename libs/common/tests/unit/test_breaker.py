@@ -115,7 +115,7 @@ def test_retry_jitter_stays_within_cap() -> None:
     for _ in range(100):
         delays = list(policy.delays_s(rng))
         assert len(delays) == 3
-        assert all(0 <= d <= cap for d, cap in zip(delays, (0.05, 0.1, 0.2)))
+        assert all(0 <= d <= cap for d, cap in zip(delays, (0.05, 0.1, 0.2), strict=True))
 
 
 def test_single_attempt_policy_never_retries() -> None:

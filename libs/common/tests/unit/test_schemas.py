@@ -1,6 +1,6 @@
 """Edge validation of the shared schemas."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -24,7 +24,7 @@ def test_event_rejects_long_or_empty_ids_and_negative_position() -> None:
 
 
 def test_event_rejects_ts_far_in_the_future() -> None:
-    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    future = datetime.now(UTC) + timedelta(hours=1)
     with pytest.raises(ValidationError, match="future"):
         ClickIn(user_id="u", item_id="fm-00001", ts=future)
 
@@ -33,7 +33,7 @@ def test_interaction_event_gets_an_id_and_a_timestamp() -> None:
     event = InteractionEvent.from_input(ClickIn(user_id="u", item_id="fm-00001").as_event())
     assert event.type.value == "click"
     assert event.event_id.version == 4
-    assert abs((datetime.now(timezone.utc) - event.ts).total_seconds()) < 5
+    assert abs((datetime.now(UTC) - event.ts).total_seconds()) < 5
 
 
 def test_blank_query_is_rejected() -> None:

@@ -1,7 +1,7 @@
 import pytest
 
 from pickwise_common.schemas import Answer, Constraints, Item, Pick
-from pickwise_gateway.answer import describe, inr, keep_cited, template_answer
+from pickwise_gateway.answer import keep_cited, template_answer
 
 pytestmark = pytest.mark.unit
 
@@ -11,22 +11,13 @@ def phone(fakes) -> Item:
     return Item.model_validate(fakes.item("x1", price_inr=18999, discount_pct=24, rating=4.2))
 
 
-@pytest.mark.parametrize(("amount", "text"), [(999, "₹999"), (18999, "₹18,999"), (123456, "₹1,23,456"),
-                                              (12345678, "₹1,23,45,678")])
-def test_inr_uses_indian_grouping(amount: float, text: str) -> None:
-    assert inr(amount) == text
-
-
-def test_describe_states_only_item_facts(phone: Item) -> None:
-    assert describe(phone) == "8 GB RAM, 128 GB storage, ₹18,999 (24% off), rated 4.2"
-
-
 def test_template_cites_only_given_items(phone: Item, fakes) -> None:
     other = Item.model_validate(fakes.item("x2"))
     answer = template_answer("samsung under 20k", [phone, other], Constraints(price_max_inr=20000),
                              reason="generator_unavailable")
     assert [p.item_id for p in answer.picks] == ["x1", "x2"]
     assert "under ₹20,000" in answer.summary
+    assert answer.provider == "gateway-template"
     assert answer.fallback_reasons == ["generator_unavailable"]
 
 

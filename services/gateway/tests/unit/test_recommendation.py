@@ -147,7 +147,7 @@ async def test_no_results_answer_says_so_without_the_generator(fakes) -> None:
     response = await recommender(fakes).recommend(RecommendationRequest(query="unobtainium phone"),
                                                   request_id="r1", variant=VARIANT_A)
     assert response.items == []
-    assert "Nothing" in response.answer.summary
+    assert "No products" in response.answer.summary
     assert "generator" not in fakes.seen
 
 

@@ -14,10 +14,11 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from pickwise_common.answer_template import template_answer
 from pickwise_common.metrics import LATENCY_BUCKETS_S
 from pickwise_common.schemas import Answer, GenerateRequest, Item, Usage
 from pickwise_common.telemetry import stage
-from pickwise_generator.answer import InvalidOutput, parse_answer, template_answer
+from pickwise_generator.answer import InvalidOutput, parse_answer
 from pickwise_generator.prompt import build_messages
 from pickwise_generator.providers import ChatProvider, Completion, ProviderError, StreamState
 

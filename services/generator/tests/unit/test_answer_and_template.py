@@ -1,4 +1,4 @@
-"""Validation of the model's JSON, the offline template, the prompt, and the streaming summary extractor."""
+"""Validation of the model's JSON, the prompt, and the streaming summary extractor."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pickwise_common.schemas import Constraints, Turn
-from pickwise_generator.answer import InvalidOutput, parse_answer, template_answer
+from pickwise_generator.answer import InvalidOutput, parse_answer
 from pickwise_generator.generation import SummaryExtractor
 from pickwise_generator.prompt import SYSTEM_PROMPT, build_messages
 
@@ -33,22 +33,6 @@ def test_code_fenced_json_is_accepted(make_item):
 def test_off_format_output_is_invalid(text, make_item):
     with pytest.raises(InvalidOutput):
         parse_answer(text, [make_item("a")])
-
-
-def test_template_cites_only_given_items_and_states_constraints(make_item):
-    items = [make_item("a", price=14_000), make_item("b", brand="Apple", price=18_000), make_item("c"),
-             make_item("d")]
-    summary, picks = template_answer("samsung under 15k", items, Constraints(brands=["Samsung"],
-                                                                             price_max_inr=15_000))
-    assert [p.item_id for p in picks] == ["a", "b", "c"]
-    assert "Samsung" in summary and "under ₹15,000" in summary and "Found 4 products" in summary
-    assert "meets every stated requirement" in picks[0].why
-    assert "meets 0 of 2 stated requirements" in picks[1].why
-
-
-def test_template_without_items_says_nothing_matched():
-    summary, picks = template_answer("unicorn phone", [], Constraints(price_max_inr=100))
-    assert picks == [] and "No products" in summary
 
 
 def test_prompt_carries_items_constraints_and_recent_history(make_item):
