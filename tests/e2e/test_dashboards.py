@@ -92,11 +92,14 @@ def _drive_traffic(stack, api_key: str) -> None:
     headers = {"X-API-Key": api_key}
     user = f"dash-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=stack.url("gateway"), headers=headers, timeout=30) as client:
-        query = {"query": "samsung phone under 20000 with 8gb ram", "k": 5, "user_id": user, "session_id": f"{user}-s"}
+        query = {"query": "samsung phone under 20000 with 8gb ram", "k": 5, "user_id": user}
         rec = client.post("/v1/recommendations", json=query)
         assert rec.status_code == 200, rec.text
-        # the same query again: the gateway's retrieval cache answers (a hit for the cache panel)
+        # the same query again: the gateway's retrieval cache answers (a hit for the cache panel); no session
+        # here, since a stored turn would add the previous constraints to the retrieval (another cache key)
         assert client.post("/v1/recommendations", json=query).status_code == 200
+        with_session = {**query, "session_id": f"{user}-s"}
+        assert client.post("/v1/recommendations", json=with_session).status_code == 200
         assert client.get("/v1/search", params={"q": "apple iphone"}).status_code == 200
         item = rec.json()["items"][0]["item_id"]
         click = client.post("/v1/events/click", json={"user_id": user, "item_id": item, "source": "search",
