@@ -12,7 +12,7 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" torch==2.13.0
 args=()
 for pkg in "$@"; do
-  if [ "$pkg" = "libs/common" ]; then args+=(-e "libs/common[embedded]"); else args+=(-e "$pkg"); fi
+  if [ "$pkg" = "libs/common" ]; then args+=(-e "libs/common[embedded,models,retrieval,testing]"); else args+=(-e "$pkg"); fi
 done
 "${PIP[@]}" -c constraints.txt "${args[@]}" -e ".[dev]"
 # Chromium for the browser tests (Debian packages), when this machine can install them

@@ -61,7 +61,7 @@ async def test_redis_helper_talks_to_the_real_server(infra) -> None:
 def test_milvus_lite_server_filters_and_searches(infra) -> None:
     from pymilvus import DataType, MilvusClient
 
-    client = MilvusClient(uri=infra.config.milvus_uri)
+    client = MilvusClient(uri=infra.config.milvus_uri, dedicated=True)  # not a channel another test left idle
     name = "smoke_items"
     if client.has_collection(name):
         client.drop_collection(name)
