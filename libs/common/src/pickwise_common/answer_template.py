@@ -63,7 +63,7 @@ def _why(item: Item, parsed: Constraints | None) -> str:
         facts.append(f"rated {item.rating:.1f}")
     if item.discount_pct:
         facts.append(f"{item.discount_pct:.0f}% off")
-    sentence = f"{item.title}: " + ", ".join(facts)
+    sentence = ", ".join(facts)
     if parsed is not None:
         dims = ("brand", "price_min", "price_max", "ram", "storage", "rating", "discount", "price_band")
         verdicts = [constraint_holds(d, item, parsed) for d in dims]

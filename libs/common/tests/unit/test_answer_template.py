@@ -29,6 +29,7 @@ def test_template_cites_only_given_items_and_states_constraints() -> None:
     assert [p.item_id for p in picks] == ["a", "b", "c"]
     assert "Samsung" in summary and "under ₹15,000" in summary and "Found 4 products" in summary
     assert "meets every stated requirement" in picks[0].why
+    assert picks[0].why.startswith("₹14,000") and items[0].title not in picks[0].why  # the name is shown beside it
     assert "meets 0 of 2 stated requirements" in picks[1].why
 
 
