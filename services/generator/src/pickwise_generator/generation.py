@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,16 +90,22 @@ class Generator:
             return ["llm_offline"], False
         return [], True
 
+    def _within_budget(self, reasons: list[str]) -> Iterator[tuple[ChatProvider, float]]:
+        """Each provider in turn with the seconds left of the total budget; one left too little time is
+        skipped (``<provider>:no_time``). Lazy: the time left is read when the previous attempt has ended."""
+        deadline = time.monotonic() + self.total_budget_s
+        for provider in self.providers:
+            left_s = deadline - time.monotonic()
+            if left_s < MIN_ATTEMPT_S:
+                reasons.append(f"{provider.name}:no_time")
+                continue
+            yield provider, left_s
+
     async def generate(self, request: GenerateRequest) -> Answer:
         reasons, use_llm = self._start(request)
         if use_llm:
             messages = build_messages(request.query, request.items, request.parsed, request.history)
-            deadline = time.monotonic() + self.total_budget_s
-            for provider in self.providers:
-                left_s = deadline - time.monotonic()
-                if left_s < MIN_ATTEMPT_S:
-                    reasons.append(f"{provider.name}:no_time")
-                    continue
+            for provider, left_s in self._within_budget(reasons):
                 attempt = Attempt(provider)
                 with stage(SERVICE, f"llm_{provider.name}", **_span_attributes(provider)) as span:
                     try:
@@ -127,12 +133,7 @@ class Generator:
         reasons, use_llm = self._start(request)
         if use_llm:
             messages = build_messages(request.query, request.items, request.parsed, request.history)
-            deadline = time.monotonic() + self.total_budget_s
-            for provider in self.providers:
-                left_s = deadline - time.monotonic()
-                if left_s < MIN_ATTEMPT_S:
-                    reasons.append(f"{provider.name}:no_time")
-                    continue
+            for provider, left_s in self._within_budget(reasons):
                 yield "provider", {"provider": provider.name, "model": provider.model}
                 attempt = Attempt(provider)
                 state = StreamState()
