@@ -128,12 +128,3 @@ def build_item(item_id: str, *, brand: str = "Samsung", price: float = 12_999, r
 @pytest.fixture
 def make_item() -> Callable[..., Item]:
     return build_item
-
-
-@pytest.fixture
-def no_blocking_io() -> Iterator[None]:
-    """Fail a test when anything blocks the event loop (file or socket I/O, sleeps) inside the service."""
-    from blockbuster import blockbuster_ctx
-
-    with blockbuster_ctx():
-        yield

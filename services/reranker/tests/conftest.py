@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +110,3 @@ def ranker_writer() -> Callable[..., Path]:
 @pytest.fixture
 def synthetic() -> Callable[..., list[tuple[list[Candidate], Constraints, list[int]]]]:
     return synthetic_queries
-
-
-@pytest.fixture
-def no_blocking_io() -> Iterator[None]:
-    """Fail a test when anything blocks the event loop (file or socket I/O, sleeps) inside the service."""
-    from blockbuster import blockbuster_ctx
-
-    with blockbuster_ctx() as bb:
-        # redis-py reads its package metadata once when it opens its first connection (library code)
-        for func in ("os.stat", "os.listdir", "os.scandir", "io.BufferedReader.read", "io.TextIOWrapper.read"):
-            if func in bb.functions:
-                bb.functions[func].can_block_in("importlib/metadata/__init__.py", {"mtime", "search", "read_text",
-                                                                                     "lookup", "__init__"})
-        yield

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,17 +20,3 @@ async def session_api(infra: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Any]
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://session") as client:
             yield client, app
-
-
-@pytest.fixture
-def no_blocking_io() -> Iterator[None]:
-    """Fail a test when anything blocks the event loop (file or socket I/O, sleeps) inside the service."""
-    from blockbuster import blockbuster_ctx
-
-    with blockbuster_ctx() as bb:
-        # redis-py reads its package metadata once when it opens its first connection (library code)
-        for func in ("os.stat", "os.listdir", "os.scandir", "io.BufferedReader.read", "io.TextIOWrapper.read"):
-            if func in bb.functions:
-                bb.functions[func].can_block_in("importlib/metadata/__init__.py", {"mtime", "search", "read_text",
-                                                                                     "lookup", "__init__"})
-        yield

@@ -56,3 +56,17 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
 @pytest.fixture(scope="session")
 def api_key() -> str:
     return DEFAULT_API_KEY
+
+
+@pytest.fixture
+def no_blocking_io() -> Iterator[None]:
+    """Fail a test when anything blocks the event loop (file or socket I/O, sleeps) inside the service."""
+    from blockbuster import blockbuster_ctx
+
+    with blockbuster_ctx() as bb:
+        # redis-py reads its package metadata once when it opens its first connection (library code)
+        for func in ("os.stat", "os.listdir", "os.scandir", "io.BufferedReader.read", "io.TextIOWrapper.read"):
+            if func in bb.functions:
+                bb.functions[func].can_block_in("importlib/metadata/__init__.py", {"mtime", "search", "read_text",
+                                                                                     "lookup", "__init__"})
+        yield
