@@ -7,7 +7,7 @@ STAMP := $(VENV)/.install-stamp
 PACKAGES := libs/common services/gateway services/retriever services/reranker services/generator \
             services/session services/event-consumer data-pipeline
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PACKAGES))
-QUERIES ?= ../shared/data/eval/flipkart_dev.jsonl
+QUERIES ?= data/eval/flipkart_dev.jsonl
 TARGET ?= retriever
 MODE ?= bm25,dense,hybrid
 PYTEST_ARGS ?=

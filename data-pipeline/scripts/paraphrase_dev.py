@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[3] / "shared" / "data" / "eval" / "flipkart_dev.jsonl"
+SRC = Path(__file__).resolve().parents[2] / "data" / "eval" / "flipkart_dev.jsonl"
 rng = random.Random(3)
 out = []
 for line in open(SRC):

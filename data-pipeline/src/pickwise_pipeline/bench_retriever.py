@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from pickwise_common.settings import default_data_root
+
 BRANDS = ["Samsung", "Xiaomi", "Redmi", "Vivo", "OPPO", "Realme", "Nokia", "Apple iPhone", "Motorola", "Infinix",
           "Poco", "OnePlus", "Google Pixel", "Asus", "Lenovo", "Gionee"]
 PRICES = ["under {k}k", "below ₹{k},000", "less than {k}000 rupees", "within a {k}K budget", "{k}-{k2}k",
@@ -76,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("bench-retriever", help="latency of the running retriever's /v1/retrieve")
     parser.add_argument("--url", help="retriever base URL (default PICKWISE_RETRIEVER_URL)")
-    parser.add_argument("--queries", default=str(Path(__file__).resolve().parents[4].parent / "shared" / "data"
-                                                 / "eval" / "flipkart_dev.jsonl"))
+    parser.add_argument("--queries", default=str(default_data_root() / "eval" / "flipkart_dev.jsonl"))
     parser.add_argument("--n", type=int, default=300, help="distinct queries")
     parser.add_argument("--mode", default="hybrid", choices=("bm25", "dense", "hybrid"))
     parser.add_argument("--k", type=int, default=50)

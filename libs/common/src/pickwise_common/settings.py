@@ -17,8 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 def default_data_root() -> Path:
-    """``../shared/data`` next to the repository (the read-only catalogs and eval sets)."""
-    return REPO_ROOT.parent / "shared" / "data"
+    """The repository's ``data/`` (catalogs and evaluation sets, provenance in ``data/README.md``)."""
+    return REPO_ROOT / "data"
 
 
 class PickwiseSettings(BaseSettings):
