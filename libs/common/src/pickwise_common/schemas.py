@@ -80,6 +80,33 @@ class Constraints(Strict):
 Filters = Constraints
 
 
+class Correction(Open):
+    """A word of the query read as another (a typo fixed against the catalog's vocabulary)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    from_: str = Field(alias="from")
+    to: str
+
+
+class ParsedQuery(Constraints):
+    """What a response says it understood: the constraints, the words it corrected, and which constraints
+    it relaxed (in the order relaxed) because too few items met them all."""
+
+    corrections: list[Correction] = Field(default_factory=list)
+    relaxed: list[str] = Field(default_factory=list, description="constraint names relaxed, in order")
+
+
+class FacetValue(Open):
+    """One value of a facet with how many candidates have it; ``value`` is what to send back as a filter."""
+
+    value: str
+    label: str
+    count: int
+
+
+Facets = dict[str, list[FacetValue]]
+
+
 # ---------------------------------------------------------------- retriever
 
 RetrievalMode = Literal["bm25", "dense", "hybrid"]
