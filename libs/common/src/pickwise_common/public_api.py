@@ -1,4 +1,5 @@
-"""The gateway's public wire models (``/v1/recommendations``, ``/v1/search``)."""
+"""The gateway's public wire models (``/v1/recommendations``, ``/v1/search``), shared by the gateway and
+``pickwise-client``. Pydantic and ``pickwise_common.schemas`` only: importable without FastAPI or aiokafka."""
 
 from __future__ import annotations
 

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from pickwise_common.errors import DependencyUnavailable, InvalidInput
 from pickwise_common.http import DownstreamError
+from pickwise_common.public_api import MAX_K, RecommendationRequest, RecommendationResponse
 from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody
 from pickwise_common.telemetry import request_id_var
 from pickwise_gateway import variants
 from pickwise_gateway.deps import PublisherDep, RecommenderDep, RetrieverDep, SettingsDep
-from pickwise_gateway.models import MAX_K, RecommendationRequest, RecommendationResponse
 
 router = APIRouter(prefix="/v1")
 

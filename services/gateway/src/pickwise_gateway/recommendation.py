@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pickwise_common.errors import DependencyUnavailable, InvalidInput, NotFound
 from pickwise_common.http import DownstreamError, ServiceClient
 from pickwise_common.metrics import DEGRADATIONS
+from pickwise_common.public_api import RecommendationRequest, RecommendationResponse, ResultItem, Scores
 from pickwise_common.schemas import (
     Answer,
     Candidate,
@@ -34,7 +35,6 @@ from pickwise_common.telemetry import current_trace_id, stage
 from pickwise_gateway import answer as answers
 from pickwise_gateway import popularity
 from pickwise_gateway.config import GatewaySettings
-from pickwise_gateway.models import RecommendationRequest, RecommendationResponse, ResultItem, Scores
 from pickwise_gateway.ttl_cache import TTLCache
 from pickwise_gateway.variants import Variant
 

@@ -10,8 +10,8 @@ from typing import Any
 from prometheus_client import Counter
 
 from pickwise_common.kafka import TOPIC_SESSIONS
+from pickwise_common.public_api import RecommendationRequest, RecommendationResponse
 from pickwise_common.schemas import SessionEvent
-from pickwise_gateway.models import RecommendationRequest, RecommendationResponse
 
 log = logging.getLogger("pickwise.gateway.session_events")
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from pickwise_common.errors import DependencyUnavailable, InvalidInput
+from pickwise_common.public_api import RecommendationRequest
 from pickwise_gateway.config import GatewaySettings
-from pickwise_gateway.models import RecommendationRequest
 from pickwise_gateway.recommendation import Budget, Recommender
 from pickwise_gateway.variants import Variant
 
