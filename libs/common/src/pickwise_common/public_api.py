@@ -1,15 +1,18 @@
-"""The gateway's public wire models (``/v1/recommendations``, ``/v1/search``), shared by the gateway and
-``pickwise-client``. Pydantic and ``pickwise_common.schemas`` only: importable without FastAPI or aiokafka."""
+"""The gateway's public wire models (recommendations, search, catalog reads, feed, event batches), shared by
+the gateway and ``pickwise-client``. Pydantic and ``pickwise_common.schemas`` only: importable without FastAPI
+or aiokafka."""
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pickwise_common.schemas import MAX_QUERY_CHARS, Answer, BoostDetail, Constraints, Id, PriceBand
+from pickwise_common.schemas import MAX_QUERY_CHARS, Answer, BoostDetail, Candidate, Constraints, Id, Item, PriceBand
 
 MAX_K = 50
+MAX_BATCH_EVENTS = 500
 
 DegradationReason = Literal["session_unavailable", "retriever_unavailable", "reranker_unavailable",
                             "features_unavailable", "generator_unavailable", "llm_offline"]
@@ -105,3 +108,55 @@ class RecommendationResponse(BaseModel):
     degraded: bool
     degradation_reasons: list[DegradationReason]
     timings_ms: dict[str, float]
+
+
+# ---------------------------------------------------------------- catalog reads (the retriever's answers, proxied)
+
+class SimilarResponse(BaseModel):
+    item_id: str
+    candidates: list[Candidate]
+
+
+class PopularResponse(BaseModel):
+    source: str = Field(description="24h, 7d, all (Redis popularity) or rating (catalog rating order)")
+    candidates: list[Candidate]
+
+
+# ---------------------------------------------------------------- personal feed
+
+class FeedItem(BaseModel):
+    item: Item
+    score: float
+    reason: str = Field(description="similar (to source_item_id), preferred_brand or popular")
+    source_item_id: str | None = None
+
+
+class FeedResponse(BaseModel):
+    user_id: str
+    items: list[FeedItem]
+    cold_start: bool
+    degraded: bool = False
+    degradation_reasons: list[str] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- event batches
+
+class BatchIn(BaseModel):
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_EVENTS,
+                                         description=f"up to {MAX_BATCH_EVENTS} events as for POST /v1/events")
+
+
+class EventResult(BaseModel):
+    index: int
+    status: Literal["accepted", "invalid", "unavailable"]
+    event_id: uuid.UUID | None = None
+    error: str | None = None
+    fields: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    unavailable: int
+    results: list[EventResult]

@@ -10,8 +10,14 @@ from pydantic import ValidationError
 
 from pickwise_common.errors import DependencyUnavailable, InvalidInput
 from pickwise_common.http import DownstreamError
-from pickwise_common.public_api import MAX_K, RecommendationRequest, RecommendationResponse
-from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody
+from pickwise_common.public_api import (
+    MAX_K,
+    PopularResponse,
+    RecommendationRequest,
+    RecommendationResponse,
+    SimilarResponse,
+)
+from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody, Item
 from pickwise_common.telemetry import request_id_var
 from pickwise_gateway import variants
 from pickwise_gateway.deps import PublisherDep, RecommenderDep, RetrieverDep, SettingsDep
@@ -93,20 +99,22 @@ async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONRespo
     return JSONResponse(body, status_code=response.status_code)
 
 
-@router.get("/items/{item_id}", tags=["catalog"], summary="One catalog item",
+@router.get("/items/{item_id}", response_model=Item, tags=["catalog"], summary="One catalog item",
             responses={404: {"model": ErrorBody, "description": "no such item"}, **ERRORS})
 async def item(item_id: ItemId, retriever: RetrieverDep) -> JSONResponse:
     return await _proxy(retriever, f"/v1/items/{item_id}", {})
 
 
-@router.get("/items/{item_id}/similar", tags=["catalog"], summary="Items similar to one item",
+@router.get("/items/{item_id}/similar", response_model=SimilarResponse, tags=["catalog"],
+            summary="Items similar to one item",
             responses={404: {"model": ErrorBody, "description": "no such item"}, **ERRORS})
 async def similar(item_id: ItemId, retriever: RetrieverDep,
                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
     return await _proxy(retriever, f"/v1/items/{item_id}/similar", {"k": k})
 
 
-@router.get("/popular", tags=["catalog"], summary="Most popular items", responses=ERRORS)
+@router.get("/popular", response_model=PopularResponse, tags=["catalog"], summary="Most popular items",
+            responses=ERRORS)
 async def popular(request: Request, retriever: RetrieverDep,
                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
     params: dict[str, Any] = dict(request.query_params)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from pickwise_common.errors import DependencyUnavailable, InvalidInput
 from pickwise_common.kafka import ALL_TOPICS, TOPIC_INTERACTIONS, JsonProducer, ensure_topics
+from pickwise_common.public_api import BatchIn, BatchResult, EventResult
 from pickwise_common.schemas import ClickIn, ErrorBody, EventAccepted, EventIn, InteractionEvent
 from pickwise_common.telemetry import stage
 from pickwise_gateway.deps import ProducerDep
@@ -27,7 +28,6 @@ log = logging.getLogger("pickwise.gateway.events")
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-MAX_BATCH_EVENTS = 500
 EVENTS_INGESTED = Counter("pickwise_gateway_events_total", "Interaction events received, by outcome",
                           ["type", "outcome"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -104,26 +104,6 @@ async def post_click(click: ClickIn, request: Request, producer: ProducerDep) ->
     """Shorthand for `POST /v1/events` with `type: click`."""
     message = await publish(producer, click.as_event(), _repair(request))
     return EventAccepted(event_id=message.event_id)
-
-
-class BatchIn(BaseModel):
-    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_EVENTS,
-                                         description=f"up to {MAX_BATCH_EVENTS} events as for POST /v1/events")
-
-
-class EventResult(BaseModel):
-    index: int
-    status: Literal["accepted", "invalid", "unavailable"]
-    event_id: uuid.UUID | None = None
-    error: str | None = None
-    fields: list[dict[str, str]] = Field(default_factory=list)
-
-
-class BatchResult(BaseModel):
-    accepted: int
-    rejected: int
-    unavailable: int
-    results: list[EventResult]
 
 
 def _fields(exc: ValidationError, index: int) -> list[dict[str, str]]:

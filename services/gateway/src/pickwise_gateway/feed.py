@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from prometheus_client import Counter
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from pickwise_common.errors import DependencyUnavailable, NotFound
 from pickwise_common.features import UserFeatures
 from pickwise_common.http import DownstreamError, ServiceClient
+from pickwise_common.public_api import FeedItem, FeedResponse
 from pickwise_common.schemas import Constraints, ErrorBody, Item
 from pickwise_common.telemetry import stage
 from pickwise_gateway import popularity
@@ -36,22 +37,6 @@ RETRIEVER_MAX_K = 100     # the retriever's list endpoints answer at most this m
 FEED_DEGRADED = Counter("pickwise_gateway_feed_degraded_total", "Feeds served degraded, by reason", ["reason"])
 
 UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
-
-
-class FeedItem(BaseModel):
-    item: Item
-    score: float
-    reason: str = Field(description="similar (to source_item_id), preferred_brand or popular")
-    source_item_id: str | None = None
-
-
-class FeedResponse(BaseModel):
-    user_id: str
-    items: list[FeedItem]
-    cold_start: bool
-    degraded: bool = False
-    degradation_reasons: list[str] = Field(default_factory=list)
-    timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
 def items_of(body: Any) -> list[Item]:

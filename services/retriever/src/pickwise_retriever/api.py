@@ -5,25 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
 
 from pickwise_common.errors import NotFound
+from pickwise_common.public_api import PopularResponse, SimilarResponse
 from pickwise_common.schemas import Candidate, Item, RetrieveRequest, RetrieveResponse
 from pickwise_retriever.deps import PopularityDep, RetrieverDep
 from pickwise_retriever.retrieval import Retriever
 
 router = APIRouter(prefix="/v1")
 ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
-
-
-class SimilarResponse(BaseModel):
-    item_id: str
-    candidates: list[Candidate]
-
-
-class PopularResponse(BaseModel):
-    source: str = Field(description="24h, 7d, all (Redis popularity) or rating (catalog rating order)")
-    candidates: list[Candidate]
 
 
 @router.post("/retrieve", response_model=RetrieveResponse, summary="Parse, search, fuse, group")
