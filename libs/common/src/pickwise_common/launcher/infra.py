@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pickwise_common.launcher.processes import ManagedProcess, port_open, wait_until
+from pickwise_common.launcher.processes import ManagedProcess, Supervisor, port_open, wait_until
 
 HOST = "127.0.0.1"
 
@@ -56,12 +56,23 @@ class InfraConfig:
 class Infra:
     config: InfraConfig
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    supervisor: Supervisor | None = None
+
+    def supervise(self) -> Supervisor:
+        """Restart a process of this infrastructure that crashes (see ``Supervisor``)."""
+        if self.supervisor is None:
+            self.supervisor = Supervisor(lambda: self.processes).start()
+        return self.supervisor
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.hold()
         for name in ("milvus", "postgres", "redis", "broker"):
             proc = self.processes.pop(name, None)
             if proc is not None:
                 proc.stop()
+        if self.supervisor is not None:
+            self.supervisor.close()
 
 
 def broker_binary() -> Path:
@@ -211,6 +222,7 @@ def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0) -> Infra:
     except BaseException:
         infra.stop()
         raise
+    infra.supervise()
     return infra
 
 

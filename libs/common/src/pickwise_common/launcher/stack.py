@@ -19,7 +19,7 @@ import httpx
 
 from pickwise_common.kafka import ensure_topics
 from pickwise_common.launcher.infra import HOST, Infra, InfraConfig, start_infra
-from pickwise_common.launcher.processes import ManagedProcess, StartupError, free_port, wait_until
+from pickwise_common.launcher.processes import ManagedProcess, StartupError, Supervisor, free_port, wait_until
 from pickwise_common.postgres import apply_migrations
 from pickwise_common.settings import KafkaSettings
 
@@ -90,6 +90,7 @@ class Stack:
     infra: Infra | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
     owns_infra: bool = True
+    supervisor: Supervisor | None = None
 
     def url(self, service: str) -> str:
         return self.config.url(service)
@@ -147,12 +148,22 @@ class Stack:
                 wait_until(ready, timeout_s=timeout_s, what=f"service {name}", process=self.services.get(name),
                            interval_s=0.1)
 
+    def supervise(self) -> Supervisor:
+        """Restart a service that crashes (see ``Supervisor``); ``start_stack`` calls it once all are ready."""
+        if self.supervisor is None:
+            self.supervisor = Supervisor(lambda: self.services).start()
+        return self.supervisor
+
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.hold()
         # the gateway first (stop taking requests), then the rest, then the infrastructure
         for name in reversed([s.name for s in SERVICES]):
             self.stop_service(name)
         if self.infra is not None and self.owns_infra:
             self.infra.stop()
+        if self.supervisor is not None:
+            self.supervisor.close()
 
 
 async def prepare_infra(cfg: InfraConfig) -> None:
@@ -194,6 +205,7 @@ def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
         for name in config.services:
             stack.start_service(name)
         stack.wait_ready(list(config.services))
+        stack.supervise()
         log.info("stack ready in %.1f s", time.perf_counter() - started)
     except BaseException:
         stack.stop()
