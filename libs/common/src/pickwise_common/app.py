@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pickwise_common.api_docs import install_docs
 from pickwise_common.errors import Forbidden, PickwiseError, Unauthorized
 from pickwise_common.metrics import (
     DEPENDENCY_UP,
@@ -238,11 +239,13 @@ def service_app(name: str, settings: ServiceSettings, *, lifespan: Lifespan | No
             shutdown_tracing()
             log.info("stopped %s", name)
 
-    app = FastAPI(title=title or f"Pickwise {name}", description=description, version=ver, lifespan=_lifespan)
+    app = FastAPI(title=title or f"Pickwise {name}", description=description, version=ver, lifespan=_lifespan,
+                  docs_url=None, redoc_url=None)  # served offline by install_docs below
     app.state.settings = settings
     app.state.service_name = name
     app.state.readiness = Readiness(name, settings.readiness_timeout_ms)
     _install_error_handlers(app)
+    install_docs(app)
 
     @app.get("/healthz", tags=["ops"], summary="Process is alive")
     async def healthz() -> dict[str, str]:
