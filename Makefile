@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
-PACKAGES := libs/common services/gateway services/retriever services/reranker services/generator \
+PACKAGES := libs/common libs/client services/gateway services/retriever services/reranker services/generator \
             services/session services/event-consumer data-pipeline
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PACKAGES))
 QUERIES ?= data/eval/flipkart_dev.jsonl
