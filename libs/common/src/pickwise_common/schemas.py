@@ -148,6 +148,7 @@ class RetrieveResponse(Open):
     parsed: Constraints
     refined: bool = False
     candidates: list[Candidate]
+    facets: Facets = Field(default_factory=dict, description="counts over the candidate pool before the cut to k")
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 

@@ -18,6 +18,7 @@ from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, Ret
 from pickwise_common.telemetry import stage
 from pickwise_retriever import dense, fusion
 from pickwise_retriever.catalog import Catalog, model_series, satisfies
+from pickwise_retriever.facets import facet_counts
 from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_query, refine
 
 SERVICE = "retriever"
@@ -124,6 +125,9 @@ class Retriever:
             ordered = self._order(pool_ids, fused, parsed, c)
             groups = self._group(ordered, mask, request.k, request.group_variants)
         timings["fuse"] = _ms(t)
+        t = time.perf_counter()
+        response.facets = facet_counts(catalog.items, ordered)
+        timings["facets"] = _ms(t)
 
         t = time.perf_counter()
         with stage(SERVICE, "popularity"):
