@@ -5,12 +5,14 @@ Used by the retriever's query parser (typo-tolerant understanding) and by the co
 explicit ``brands``/``colors`` filters. Pure data and functions; nothing is read at import time.
 
 Guards (why a word is *not* corrected): it has a digit ("5g", "a52", "128gb"), it is shorter than
-``MIN_FUZZY_LEN`` letters ("mi", "lg", "note"), it is already a word we know (vocabulary or common English
-filler), or two vocabulary words are equally close (an ambiguous typo stays as typed).
+``MIN_FUZZY_LEN`` letters ("mi", "lg"), it is already a word we know (vocabulary, chat filler, or a frequent
+English word: "apply" stays "apply"), it is more than one edit (two from 8 letters) from every vocabulary word,
+or two vocabulary words are equally close (an ambiguous typo stays as typed).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,19 +69,35 @@ INTENT_WORDS = frozenset(
     "phone phones mobile mobiles smartphone smartphones handset handsets cellphone android highly lowest highest "
     "sorted percent".split())
 
-# common English and shopping filler: known words, never "corrected" into vocabulary words
+# number words ("twenty five thousand"): value of each
+NUMBER_WORDS: dict[str, int] = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+}
+
+# chat around a request ("hey, can you show me … thanks!"): no product meaning, dropped from the search text
 FILLER_WORDS = frozenset(
-    "a an the and or of in on to by for from with without i me my we you your it its is are was be been am "
-    "please show find get buy want need needs looking look search searching give list suggest suggestion "
-    "suggestions recommend recommendation recommendations help hello hey hi there thanks thank thx cheers "
-    "kindly could would should can will some any something anything good nice new latest best top great "
-    "better most more less than that this those these them they what which how also only just but now "
-    "instead same similar ok okay then one ones option options model models device devices about at least "
-    "upto up is has have having like love really very much well high low big huge large small "
-    "sale same some game come home name came made make time mine nine line fine gold bold mode more "
-    "note mint mini pure blur true blue read real deal seal sell cell call tell".split())
+    "a an the and or of in on to by for from with i me my we you your it its is are was be been am im ive id "
+    "please pls plz kindly show find get buy want wanna need needs looking look search searching shopping "
+    "hunting give list suggest suggestion suggestions recommend recommendation recommendations help hello hey "
+    "hi hiya yo there thanks thank thx ty cheers could would should can will shall do does did some any "
+    "anything something tell know let lets see check ideas idea advice guys folks friend dear sir mam "
+    "urgently urgent asap really very much like love which what whats got have has having".split())
+
+# further common words taken as typed (never "corrected" into a vocabulary word)
+COMMON_WORDS = frozenset(
+    "good nice new latest best top great better most more less than that this those these them they how also "
+    "only just but now instead same similar ok okay then one ones option options model models device devices "
+    "about at least upto up well high low big huge large small sale some game come home name came made make "
+    "time mine nine line fine bold mode pure blur true read deal seal sell call tell mom dad wife son kid kids "
+    "gift student students office work camera battery gaming display screen".split())
 
 MIN_FUZZY_LEN = 4
+# an English word at least this frequent (Google Books counts, SymSpell's dictionary) is taken as typed:
+# "apply" is not a typo of "apple", "external" not of "internal"; rarer ones ("sliver", "appel") may be typos
+ENGLISH_MIN_COUNT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -105,15 +123,27 @@ def _color_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Frequent English words, from the frequency dictionary symspellpy ships (read once, on first use)."""
+    path = importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
+    words = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, _, count = line.partition(" ")
+        if count.isdigit() and int(count) >= ENGLISH_MIN_COUNT:
+            words.add(word)
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
 def vocabulary_words() -> frozenset[str]:
     """Every word a misspelling may be corrected to."""
-    return _brand_words() | MODEL_WORDS | _color_words() | INTENT_WORDS
+    return _brand_words() | MODEL_WORDS | _color_words() | INTENT_WORDS | frozenset(NUMBER_WORDS)
 
 
 @lru_cache(maxsize=1)
 def known_words() -> frozenset[str]:
-    """Words taken as typed: the vocabulary and common filler."""
-    return vocabulary_words() | FILLER_WORDS
+    """Words taken as typed: the vocabulary, chat filler and common words."""
+    return vocabulary_words() | FILLER_WORDS | COMMON_WORDS
 
 
 def max_edits(length: int) -> int:
@@ -130,7 +160,7 @@ def fuzzy_word(word: str, choices: Iterable[str] | None = None) -> str | None:
     (< 5 letters) must also keep their first letter, where typos are rare and short words collide most.
     """
     token = word.lower()
-    if not token.isalpha() or token in known_words():
+    if not token.isalpha() or token in known_words() or token in english_words():
         return None
     limit = max_edits(len(token))
     if limit == 0:
