@@ -1,7 +1,9 @@
 """Circuit breaker per downstream (DESIGN §5) and the retry policy for idempotent calls.
 
 Breaker: opens at >= 50 % failures over the last 20 calls once at least 10 were seen; after 10 s it
-lets one trial call through (half-open); that call's outcome closes or re-opens it.
+lets one trial call through (half-open); that call's outcome closes or re-opens it. A trial that is
+cancelled (the caller's ``asyncio.wait_for`` ran out) counts as a failed trial, and a trial that never
+reports at all is given up after another open period, so a lost trial cannot block a downstream forever.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class CircuitBreaker:
     _state: BreakerState = field(init=False, default=BreakerState.CLOSED)
     _opened_at: float = field(init=False, default=0.0)
     _trial_in_flight: bool = field(init=False, default=False)
+    _trial_started_at: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self._outcomes = deque(maxlen=self.window)
@@ -48,9 +51,12 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.CLOSED:
             return True
-        if state is BreakerState.HALF_OPEN and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return True
+        if state is BreakerState.HALF_OPEN:
+            now = self.clock()
+            if not self._trial_in_flight or now - self._trial_started_at >= self.open_s:
+                self._trial_in_flight = True
+                self._trial_started_at = now
+                return True
         return False
 
     def record_success(self) -> None:
@@ -69,6 +75,13 @@ class CircuitBreaker:
         self._outcomes.append(False)
         failures = self._outcomes.count(False)
         if len(self._outcomes) >= self.min_calls and failures / len(self._outcomes) >= self.failure_ratio:
+            self._open()
+
+    def record_cancelled(self) -> None:
+        """The call was cancelled before it had an outcome. A cancelled half-open trial is a failed trial
+        (it was slower than its caller's budget); a cancelled call while closed says nothing either way."""
+        if self.state is BreakerState.HALF_OPEN and self._trial_in_flight:
+            self._trial_in_flight = False
             self._open()
 
     def _open(self) -> None:

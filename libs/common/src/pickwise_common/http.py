@@ -79,6 +79,10 @@ class ServiceClient:
             try:
                 response = await self._client.request(method, path, json=json, content=content, params=params,
                                                       headers=send_headers, timeout=remaining)
+            except asyncio.CancelledError:
+                # the caller's wait_for gave up on this attempt: a half-open trial must not hold its slot
+                self.breaker.record_cancelled()
+                raise
             except (TimeoutError, httpx.TransportError) as exc:
                 self.breaker.record_failure()
                 DOWNSTREAM_LATENCY.labels(self.caller, self.target, "error").observe(time.perf_counter() - start)

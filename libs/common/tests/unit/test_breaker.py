@@ -134,3 +134,34 @@ def test_retryable_statuses_are_gateway_errors_only() -> None:
     assert RetryPolicy.retryable_status(503)
     assert not RetryPolicy.retryable_status(500)
     assert not RetryPolicy.retryable_status(404)
+
+
+def test_cancelled_trial_reopens_instead_of_blocking_forever() -> None:
+    clock = FakeClock()
+    breaker = make_breaker(clock)
+    for _ in range(10):
+        breaker.record_failure()
+    clock.now += 10
+    assert breaker.allow()
+    breaker.record_cancelled()
+    assert breaker.state is BreakerState.OPEN
+    clock.now += 10
+    assert breaker.allow(), "after another open period a new trial goes out"
+
+
+def test_cancelled_call_while_closed_changes_nothing() -> None:
+    breaker = make_breaker(FakeClock())
+    for _ in range(20):
+        breaker.record_cancelled()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_trial_that_never_reports_is_given_up_after_an_open_period() -> None:
+    clock = FakeClock()
+    breaker = make_breaker(clock)
+    for _ in range(10):
+        breaker.record_failure()
+    clock.now += 10
+    assert breaker.allow()  # the trial's caller vanishes without recording anything
+    clock.now += 10
+    assert breaker.allow(), "a lost trial must not hold the half-open slot forever"

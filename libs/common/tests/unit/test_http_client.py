@@ -1,10 +1,12 @@
 """The internal HTTP client: retries, breaker, error mapping, header propagation (fake transport)."""
 
+import asyncio
+
 import httpx
 import pytest
 from opentelemetry import trace
 
-from pickwise_common.breaker import CircuitBreaker, RetryPolicy
+from pickwise_common.breaker import BreakerState, CircuitBreaker, RetryPolicy
 from pickwise_common.errors import CircuitOpen, DependencyUnavailable, NotFound
 from pickwise_common.http import DownstreamError, ServiceClient
 from pickwise_common.settings import ServiceSettings
@@ -105,3 +107,39 @@ async def test_request_id_and_trace_context_are_propagated() -> None:
         request_id_var.reset(token)
     assert seen["x-request-id"] == "req-123"
     assert seen["traceparent"].split("-")[1] == trace_id
+
+
+async def test_half_open_trial_cancelled_by_wait_for_does_not_block_the_downstream() -> None:
+    clock = [1000.0]
+    slow = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/slow":
+            await slow.wait()
+        return httpx.Response(200, json={})
+
+    breaker = CircuitBreaker(name="svc", min_calls=1, window=1, open_s=10.0, clock=lambda: clock[0])
+    client = client_with(handler, retry=RetryPolicy(max_attempts=1), breaker=breaker)
+    breaker.record_failure()
+    clock[0] += 10  # half-open: the next call is the trial
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.get_json("/slow"), 0.01)
+    clock[0] += 10  # one more open period after the cancelled trial
+    assert await client.get_json("/fast") == {}
+    assert breaker.state is BreakerState.CLOSED
+
+
+async def test_downstream_4xx_never_opens_the_breaker_nor_is_retried() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(422, json={"error": {"code": "invalid_input", "message": "bad colour"}})
+
+    breaker = CircuitBreaker(name="svc", min_calls=10, window=20)
+    client = client_with(handler, breaker=breaker)
+    for _ in range(20):
+        with pytest.raises(DownstreamError):
+            await client.post_json("/retrieve", {}, idempotent=True)
+    assert breaker.state is BreakerState.CLOSED
+    assert len(calls) == 20, "a 4xx is an answer, never retried"
