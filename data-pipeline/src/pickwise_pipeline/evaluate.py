@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from pickwise_client import Client
 from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, normalise, read_rows
 from pickwise_pipeline.settings import PipelineSettings
 
@@ -101,14 +102,14 @@ class Target:
                  alpha: float | None = None) -> None:
         self.kind = kind
         self.options: dict[str, Any] = {k: v for k, v in (("fusion", fusion), ("alpha", alpha)) if v is not None}
-        if kind == "retriever":
+        self.gateway: Client | None = None
+        if kind == "retriever":  # an internal API: plain httpx, pickwise-client speaks only the public one
             url = os.environ.get("PICKWISE_RETRIEVER_URL", "http://127.0.0.1:8001")
-            headers: dict[str, str] = {}
+            self.client = httpx.Client(base_url=url, timeout=timeout_s)
         else:
             url = os.environ.get("PICKWISE_GATEWAY_URL", "http://127.0.0.1:8000")
             keys = [k.strip() for k in os.environ.get("PICKWISE_API_KEYS", "dev-local-key").split(",") if k.strip()]
-            headers = {"X-API-Key": keys[0]}
-        self.client = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
+            self.gateway = Client(url, api_key=keys[0], timeout_s=timeout_s)
 
     def search(self, query: str, mode: str, k: int) -> tuple[list[str], list[dict[str, bool]]]:
         """Ranked item ids (each candidate followed by nothing: groups are mapped later) and satisfies."""
@@ -117,12 +118,10 @@ class Target:
             response.raise_for_status()
             candidates = response.json()["candidates"]
             return [c["item"]["item_id"] for c in candidates], [c.get("satisfies") or {} for c in candidates]
-        response = self.client.post("/v1/recommendations", json={"query": query, "k": min(k, 50),
-                                                                  "generate": False})
-        response.raise_for_status()
-        body = response.json()
-        items = body["items"]
-        return [i["item_id"] for i in items], [_item_satisfies(i, body.get("parsed") or {}) for i in items]
+        assert self.gateway is not None
+        body = self.gateway.recommendations(query, k=min(k, 50), generate=False)
+        parsed = body.parsed.model_dump()
+        return [i.item_id for i in body.items], [_item_satisfies(i.model_dump(), parsed) for i in body.items]
 
 
 def run_mode(target: Target, queries: list[dict[str, Any]], mode: str,

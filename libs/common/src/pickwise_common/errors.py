@@ -12,11 +12,13 @@ class PickwiseError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, *, fields: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or []
         self.headers = headers or {}
+        # extra members of the JSON error object (e.g. the event_id a 503 refers to)
+        self.details = details or {}
 
 
 class InvalidInput(PickwiseError):
@@ -59,9 +61,11 @@ class DependencyUnavailable(PickwiseError):
     status_code = 503
     code = "dependency_unavailable"
 
-    def __init__(self, message: str, *, dependency: str, retry_after_s: int = 1) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+    def __init__(self, message: str, *, dependency: str, retry_after_s: int = 1,
+                 headers: dict[str, str] | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s), **(headers or {})}, details=details)
         self.dependency = dependency
+        self.retry_after_s = retry_after_s
 
 
 class CircuitOpen(DependencyUnavailable):

@@ -65,11 +65,16 @@ async def apply_migrations(conn: asyncpg.Connection, migrations: list[Migration]
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
 
 
+def pool_options(settings: PostgresSettings) -> dict[str, Any]:
+    """Keyword arguments of ``asyncpg.create_pool``: both timeouts come from settings, so a Postgres outage
+    costs a caller ``postgres_connect_timeout_ms`` per (re)connect, not asyncpg's default 60 s."""
+    return {"min_size": settings.postgres_pool_min, "max_size": settings.postgres_pool_max,
+            "command_timeout": settings.postgres_timeout_ms / 1000,
+            "timeout": settings.postgres_connect_timeout_ms / 1000}
+
+
 async def create_pool(settings: PostgresSettings, *, migrate: bool = False, **kwargs: Any) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        settings.postgres_url.get_secret_value(),
-        min_size=settings.postgres_pool_min, max_size=settings.postgres_pool_max,
-        command_timeout=settings.postgres_timeout_ms / 1000, **kwargs)
+    pool = await asyncpg.create_pool(settings.postgres_url.get_secret_value(), **(pool_options(settings) | kwargs))
     if migrate:
         async with pool.acquire() as conn:
             await apply_migrations(conn)

@@ -9,7 +9,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pickwise_common.schemas import MAX_QUERY_CHARS, Answer, BoostDetail, Candidate, Constraints, Id, Item, PriceBand
+from pickwise_common.schemas import (
+    MAX_QUERY_CHARS,
+    Answer,
+    BoostDetail,
+    Candidate,
+    Constraints,
+    Facets,
+    Id,
+    Item,
+    PriceBand,
+)
 
 MAX_K = 50
 MAX_BATCH_EVENTS = 500
@@ -82,6 +92,8 @@ class ResultItem(BaseModel):
     rank: int = Field(ge=1)
     scores: Scores | None = Field(default=None, description="present when explain: true")
     boost: BoostDetail | None = Field(default=None, description="present when explain: true")
+    satisfies: dict[str, bool] | None = Field(
+        default=None, description="present when explain: true: each constraint of `parsed`, met or not")
 
 
 class RecommendationResponse(BaseModel):
@@ -104,6 +116,9 @@ class RecommendationResponse(BaseModel):
     items: list[ResultItem]
     parsed: Constraints
     answer: Answer | None = None
+    facets: Facets = Field(default_factory=dict, description="brand, price, ram, storage, rating: values with "
+                           "counts of models among the retrieved candidates (before the cut to k); send a value "
+                           "back as a filter (decision 0711)")
     variant: str
     degraded: bool
     degradation_reasons: list[DegradationReason]

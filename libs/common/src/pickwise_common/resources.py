@@ -55,9 +55,9 @@ async def postgres_pool(app: FastAPI, settings: PostgresSettings, *, migrate: bo
 
 
 @asynccontextmanager
-async def kafka_producer(app: FastAPI, settings: KafkaSettings, *, service: str,
-                         required: bool = True) -> AsyncIterator[JsonProducer]:
-    producer = JsonProducer(settings, service=service)
+async def kafka_producer(app: FastAPI, settings: KafkaSettings, *, service: str, required: bool = True,
+                         repair_topics: tuple[str, ...] = ()) -> AsyncIterator[JsonProducer]:
+    producer = JsonProducer(settings, service=service, repair_topics=repair_topics)
     await producer.start()
     app.state.producer = producer
     app.state.readiness.add("kafka", producer.ping, required=required)

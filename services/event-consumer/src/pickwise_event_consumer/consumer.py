@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from pickwise_common.kafka import create_consumer, ensure_topics
+from pickwise_common.kafka import create_admin, create_consumer, ensure_topics
 from pickwise_common.settings import KafkaSettings
 from pickwise_event_consumer.metrics import CONSUMER_LAG
 from pickwise_event_consumer.retry_policy import due_ms_of
@@ -210,8 +209,7 @@ class TopicKeeper:
         return created
 
     async def _missing(self) -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
-                                    request_timeout_ms=self.settings.kafka_request_timeout_ms)
+        admin = create_admin(self.settings)
         try:
             await asyncio.wait_for(admin.start(), 3.0)
             existing = set(await asyncio.wait_for(admin.list_topics(), 3.0))

@@ -12,9 +12,11 @@ from starlette.middleware import Middleware
 
 from pickwise_common import resources
 from pickwise_common.app import service_app
+from pickwise_common.kafka import ALL_TOPICS
 from pickwise_gateway import api, events_api, feed, web
 from pickwise_gateway.auth import ApiKeyMiddleware
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.rate_limit import TokenBucketLimiter
 from pickwise_gateway.recommendation import Recommender
 from pickwise_gateway.session_events import SessionEventPublisher
@@ -25,12 +27,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     async with AsyncExitStack() as stack:
         producer = await stack.enter_async_context(
-            resources.kafka_producer(app, settings, service="gateway", required=False))
+            resources.kafka_producer(app, settings, service="gateway", required=False, repair_topics=ALL_TOPICS))
         clients = await stack.enter_async_context(resources.service_clients(
             app, settings, caller="gateway", targets=("retriever", "reranker", "generator", "session")))
         # Redis only serves the popularity fallback: optional for readiness
         redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
         app.state.recommender = Recommender(settings, clients, redis)
+        app.state.known_items = KnownItems(redis)
         publisher = app.state.session_events = SessionEventPublisher(producer)
         stack.push_async_callback(publisher.drain)
         yield

@@ -10,6 +10,7 @@ from pickwise_common.app import require_api_key
 from pickwise_common.http import ServiceClient
 from pickwise_common.kafka import JsonProducer
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.recommendation import Recommender
 from pickwise_gateway.session_events import SessionEventPublisher
 
@@ -28,6 +29,10 @@ async def api_key(request: Request, x_api_key: Annotated[str | None, Header(alia
 
 async def get_producer(request: Request) -> JsonProducer:
     return request.app.state.producer
+
+
+async def get_known_items(request: Request) -> KnownItems:
+    return request.app.state.known_items
 
 
 async def get_clients(request: Request) -> dict[str, ServiceClient]:
@@ -49,6 +54,7 @@ async def get_retriever(request: Request) -> ServiceClient:
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ApiKeyDep = Annotated[str, Depends(api_key)]
 ProducerDep = Annotated[JsonProducer, Depends(get_producer)]
+KnownItemsDep = Annotated[KnownItems, Depends(get_known_items)]
 ClientsDep = Annotated[dict[str, ServiceClient], Depends(get_clients)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 PublisherDep = Annotated[SessionEventPublisher, Depends(get_publisher)]

@@ -1,28 +1,29 @@
 """Event ingestion (DESIGN §4): ``POST /v1/events``, ``/v1/events/click`` and ``/v1/events:batch``.
 
 An event is answered 202 only after the broker acknowledged it (``acks=all``), so a 202 means it will be
-applied; otherwise 503 with ``Retry-After``, and the client retries with the same ``event_id`` (the
-consumer de-duplicates). When a send fails the topics are re-checked in the background: the embedded
-broker comes back empty after a restart, and the gateway must recover without being restarted."""
+applied; otherwise 503 with ``Retry-After`` and the event's id, and the client retries with that ``event_id``
+(the consumer de-duplicates). Events about items the catalog does not hold are refused (422)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from pickwise_common.errors import DependencyUnavailable, InvalidInput
-from pickwise_common.kafka import ALL_TOPICS, TOPIC_INTERACTIONS, JsonProducer, ensure_topics
+from pickwise_common.kafka import TOPIC_INTERACTIONS, JsonProducer
 from pickwise_common.public_api import BatchIn, BatchResult, EventResult
 from pickwise_common.schemas import ClickIn, ErrorBody, EventAccepted, EventIn, InteractionEvent
 from pickwise_common.telemetry import stage
-from pickwise_gateway.deps import ProducerDep
+from pickwise_gateway.deps import KnownItemsDep, ProducerDep
+from pickwise_gateway.known_items import KnownItems
 
 log = logging.getLogger("pickwise.gateway.events")
 
@@ -32,77 +33,61 @@ EVENTS_INGESTED = Counter("pickwise_gateway_events_total", "Interaction events r
                           ["type", "outcome"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
-    422: {"model": ErrorBody, "description": "invalid event; `error.fields` names each offending field"},
+    422: {"model": ErrorBody, "description": "invalid event or an `item_id` the catalog does not hold; "
+                                             "`error.fields` names each offending field"},
     429: {"model": ErrorBody, "description": "rate limit of this API key exceeded"},
-    503: {"model": ErrorBody, "description": "the broker did not acknowledge in time; retry with the same "
-                                             "event_id after Retry-After"},
+    503: {"model": ErrorBody, "description": "the broker did not acknowledge in time; retry after Retry-After "
+                                             "with the `error.event_id` (also in `X-Event-ID`)"},
 }
 
 
-class TopicRepair:
-    """After a failed send, the next sends first make sure the topics exist (creating what is missing) and
-    only then produce. A restarted embedded broker is empty, and producing to a missing topic auto-creates
-    it, which can race with another service's explicit create; checking first keeps the gateway the one
-    that creates them while it is the one producing."""
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.needed = True  # also before the first send: the broker may never have had the topics
-        self._lock = asyncio.Lock()
-
-    def poke(self) -> None:
-        self.needed = True
-
-    async def ensure(self) -> None:
-        if not self.needed:
-            return
-        async with self._lock:
-            if not self.needed:
-                return
-            try:
-                created = await ensure_topics(self.settings, ALL_TOPICS, timeout_s=2.0)
-            except Exception as exc:  # the broker is still down: this event is answered 503
-                raise DependencyUnavailable(f"kafka unreachable: {type(exc).__name__}", dependency="kafka") from exc
-            if created:
-                log.warning("re-created missing topics %s", created)
-            self.needed = False
+def _unavailable(exc: DependencyUnavailable, event_id: uuid.UUID) -> DependencyUnavailable:
+    """The 503 of an event that was not acknowledged names its id (body and ``X-Event-ID``): a client that
+    sent none retries with this one, and the consumer stores the event once however often it arrives."""
+    return DependencyUnavailable(f"{exc.message}; retry with event_id {event_id}", dependency=exc.dependency,
+                                 retry_after_s=exc.retry_after_s, headers={"X-Event-ID": str(event_id)},
+                                 details={"event_id": str(event_id)})
 
 
-def _repair(request: Request) -> TopicRepair:
-    repair = getattr(request.app.state, "topic_repair", None)
-    if repair is None:
-        repair = request.app.state.topic_repair = TopicRepair(request.app.state.settings)
-    return repair
+async def check_items(known: KnownItems, events: Sequence[EventIn], *, field_prefix: str = "body.") -> None:
+    """InvalidInput (422) naming ``item_id`` when an event is about an item the catalog does not hold."""
+    missing = await known.unknown([e.item_id for e in events])
+    if missing:
+        fields = [{"field": f"{field_prefix}item_id", "message": f"item {e.item_id!r} is not in the catalog",
+                   "type": "unknown_item"} for e in events if e.item_id in missing]
+        raise InvalidInput(f"item_id: {sorted(missing)[0]!r} is not in the catalog", fields=fields)
 
 
-async def publish(producer: JsonProducer, event: EventIn, repair: TopicRepair) -> InteractionEvent:
-    """Produce one event (key = user_id, trace context in headers); returns after the broker's ack."""
+async def publish(producer: JsonProducer, event: EventIn) -> InteractionEvent:
+    """Produce one event (key = user_id, trace context in headers); returns after the broker's ack. The
+    producer re-creates missing topics first after a failed send (pickwise_common.kafka.JsonProducer)."""
     message = InteractionEvent.from_input(event)
     try:
-        await repair.ensure()
         with stage("gateway", "produce_event"):
             await producer.send(TOPIC_INTERACTIONS, message.model_dump(mode="json"), key=message.user_id)
-    except DependencyUnavailable:
+    except DependencyUnavailable as exc:
         EVENTS_INGESTED.labels(message.type.value, "unavailable").inc()
-        repair.poke()
-        raise
+        raise _unavailable(exc, message.event_id) from exc
     EVENTS_INGESTED.labels(message.type.value, "accepted").inc()
     return message
 
 
 @router.post("/events", status_code=202, response_model=EventAccepted, summary="Record an interaction",
              responses=RESPONSES)
-async def post_event(event: EventIn, request: Request, producer: ProducerDep) -> EventAccepted:
+async def post_event(event: EventIn, producer: ProducerDep, known: KnownItemsDep) -> EventAccepted:
     """202 with the `event_id` (generated when absent) once the broker has acknowledged the event."""
-    message = await publish(producer, event, _repair(request))
+    await check_items(known, [event])
+    message = await publish(producer, event)
     return EventAccepted(event_id=message.event_id)
 
 
 @router.post("/events/click", status_code=202, response_model=EventAccepted, summary="Record a click",
              responses=RESPONSES)
-async def post_click(click: ClickIn, request: Request, producer: ProducerDep) -> EventAccepted:
+async def post_click(click: ClickIn, producer: ProducerDep, known: KnownItemsDep) -> EventAccepted:
     """Shorthand for `POST /v1/events` with `type: click`."""
-    message = await publish(producer, click.as_event(), _repair(request))
+    event = click.as_event()
+    await check_items(known, [event])
+    message = await publish(producer, event)
     return EventAccepted(event_id=message.event_id)
 
 
@@ -115,11 +100,11 @@ def _fields(exc: ValidationError, index: int) -> list[dict[str, str]]:
              responses={202: {"model": BatchResult, "description": "every event was acknowledged"},
                         207: {"model": BatchResult, "description": "some events were invalid or not acknowledged"},
                         **RESPONSES})
-async def post_batch(body: Annotated[BatchIn, Body()], request: Request, producer: ProducerDep) -> JSONResponse:
+async def post_batch(body: Annotated[BatchIn, Body()], producer: ProducerDep, known: KnownItemsDep) -> JSONResponse:
     """Each event is validated and produced on its own; the result lists each one's outcome in order.
     202 when all were acknowledged, 207 when some were not (retry those with the same `event_id`), 422
-    when none is valid, 503 when the broker acknowledged none."""
-    repair = _repair(request)
+    when none is valid (an unknown `item_id` is invalid), 503 when the broker acknowledged none (the body's
+    `error.event_ids` gives each event's id for the retry)."""
     results: list[EventResult | None] = [None] * len(body.events)
     valid: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(body.events):
@@ -131,10 +116,17 @@ async def post_batch(body: Annotated[BatchIn, Body()], request: Request, produce
             continue
         # the id is fixed before producing, so a client can retry exactly the ones not acknowledged
         valid.append((index, event.model_copy(update={"event_id": event.event_id or uuid.uuid4()})))
+    missing = await known.unknown([event.item_id for _, event in valid])
+    for index, event in valid:
+        if event.item_id in missing:
+            results[index] = EventResult(index=index, status="invalid", error="unknown item", fields=[
+                {"field": f"events.{index}.item_id", "message": f"item {event.item_id!r} is not in the catalog",
+                 "type": "unknown_item"}])
+    valid = [(index, event) for index, event in valid if event.item_id not in missing]
     if not valid:
         fields = [f for r in results if r is not None for f in r.fields]
         raise InvalidInput(f"none of the {len(results)} events is valid", fields=fields)
-    outcomes = await asyncio.gather(*(publish(producer, event, repair) for _, event in valid),
+    outcomes = await asyncio.gather(*(publish(producer, event) for _, event in valid),
                                     return_exceptions=True)
     for (index, event), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, InteractionEvent):
@@ -150,7 +142,8 @@ async def post_batch(body: Annotated[BatchIn, Body()], request: Request, produce
     summary = BatchResult(accepted=accepted, rejected=len(final) - accepted - unavailable, unavailable=unavailable,
                           results=final)
     if unavailable and not accepted:
-        raise DependencyUnavailable(f"the broker acknowledged none of {unavailable} events", dependency="kafka",
-                                    retry_after_s=1)
+        raise DependencyUnavailable(f"the broker acknowledged none of {unavailable} events; retry them with the "
+                                    "event_ids given", dependency="kafka", retry_after_s=1,
+                                    details={"event_ids": [str(r.event_id) if r.event_id else None for r in final]})
     status = 202 if accepted == len(final) else 207
     return JSONResponse(summary.model_dump(mode="json"), status_code=status)

@@ -103,13 +103,15 @@ def _ms(start: float) -> float:
 
 
 def result_item(item: Item, *, score: float, rank: int, variant_ids: list[str], explain: bool,
-                scores: Scores | None = None, ranked: RankedItem | None = None) -> ResultItem:
+                scores: Scores | None = None, ranked: RankedItem | None = None,
+                satisfies: dict[str, bool] | None = None) -> ResultItem:
     return ResultItem(
         item_id=item.item_id, title=item.title, brand=item.brand, model=item.model, color=item.color,
         ram_gb=item.ram_gb, storage_gb=item.storage_gb, price_inr=item.price_inr,
         original_price_inr=item.original_price_inr, discount_pct=item.discount_pct, rating=item.rating,
         price_band=item.price_band, variant_ids=variant_ids, score=round(score, 6), rank=rank,
-        scores=scores if explain else None, boost=ranked.boost if (explain and ranked is not None) else None)
+        scores=scores if explain else None, boost=ranked.boost if (explain and ranked is not None) else None,
+        satisfies=satisfies if explain else None)
 
 
 def _candidate_scores(candidate: Candidate) -> Scores:
@@ -146,7 +148,8 @@ class Recommender:
         return RecommendationResponse(
             request_id=request_id, trace_id=current_trace_id(), query=request.query, items=outcome.items,
             parsed=outcome.parsed, answer=outcome.answer, variant=variant.name, degraded=bool(outcome.reasons),
-            degradation_reasons=outcome.reasons, timings_ms=outcome.timings_ms)
+            degradation_reasons=outcome.reasons, timings_ms=outcome.timings_ms,
+            facets=retrieved.facets if retrieved is not None else {})
 
     # ---------------------------------------------------------------- hops
 
@@ -267,7 +270,7 @@ class Recommender:
             outcome.degrade("reranker_unavailable")
             outcome.items = [
                 result_item(c.item, score=c.fused_score, rank=rank, variant_ids=c.variant_ids,
-                            explain=request.explain, scores=_candidate_scores(c))
+                            explain=request.explain, scores=_candidate_scores(c), satisfies=c.satisfies)
                 for rank, c in enumerate(candidates[:request.k], start=1)]
             return
         for name, value in reranked.timings_ms.items():
@@ -284,7 +287,8 @@ class Recommender:
             outcome.index.setdefault(ranked.item.item_id, ranked.item)
             items.append(result_item(ranked.item, score=ranked.score, rank=rank,
                                      variant_ids=ranked.variant_ids or (candidate.variant_ids if candidate else []),
-                                     explain=request.explain, scores=scores, ranked=ranked))
+                                     explain=request.explain, scores=scores, ranked=ranked,
+                                     satisfies=candidate.satisfies if candidate is not None else None))
         outcome.items = items
 
     async def _generate(self, request: RecommendationRequest, budget: Budget, outcome: Outcome) -> None:

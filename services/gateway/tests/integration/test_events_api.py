@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
+from pickwise_common import redis as rd
 from pickwise_common.kafka import TOPIC_INTERACTIONS, create_consumer, decode_message, headers_dict
 from pickwise_common.launcher.processes import free_port
 from pickwise_common.settings import KafkaSettings
@@ -25,13 +27,29 @@ KEY = "events-test-key"
 
 async def _client(bootstrap: str, infra: Any) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(kafka_bootstrap=bootstrap, redis_url=infra.config.redis_url, api_keys=[KEY],
-                               log_json=False, rate_limit_per_minute=100_000, kafka_delivery_timeout_ms=1000,
-                               kafka_request_timeout_ms=1000)
+                               environment="local", log_json=False, rate_limit_per_minute=100_000,
+                               kafka_delivery_timeout_ms=1000, kafka_request_timeout_ms=1000)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
                                      headers={"X-API-Key": KEY}) as client:
             yield client
+
+
+# the catalog ids these tests post events about (ingest writes item:<id> for every catalog item)
+CATALOG_IDS = ("i", "i-1", "i0", "i1", "i2")
+
+
+@pytest.fixture(autouse=True)
+async def catalog_items(infra: Any) -> AsyncIterator[None]:
+    client = aioredis.Redis.from_url(infra.config.redis_url, decode_responses=True)
+    for item_id in CATALOG_IDS:
+        await client.hset(rd.item_key(item_id), mapping={"brand": "testbrand", "category": "mobiles"})
+    try:
+        yield
+    finally:
+        await client.delete(*[rd.item_key(i) for i in CATALOG_IDS])
+        await client.aclose()
 
 
 @pytest.fixture
@@ -144,6 +162,44 @@ async def test_unreachable_broker_is_503_with_retry_after(gateway_without_broker
     batch = await gateway_without_broker.post("/v1/events:batch",
                                               json={"events": [{"type": "view", "user_id": "u", "item_id": "i"}]})
     assert batch.status_code == 503
+
+
+async def test_503_names_the_event_id_so_a_retry_is_not_a_duplicate(gateway_without_broker) -> None:
+    response = await gateway_without_broker.post("/v1/events/click", json={"user_id": "u", "item_id": "i"})
+    given = str(uuid.uuid4())
+    with_id = await gateway_without_broker.post("/v1/events", json={"event_id": given, "type": "view",
+                                                                    "user_id": "u", "item_id": "i"})
+    assert response.status_code == with_id.status_code == 503
+    generated = response.json()["error"]["event_id"]
+    assert uuid.UUID(generated) and response.headers["X-Event-ID"] == generated
+    assert with_id.json()["error"]["event_id"] == with_id.headers["X-Event-ID"] == given
+
+
+async def test_batch_503_gives_each_event_id_in_order(gateway_without_broker) -> None:
+    given = str(uuid.uuid4())
+    events = [{"type": "view", "user_id": "u", "item_id": "i"}, {"type": "hover", "user_id": "u", "item_id": "i"},
+              {"event_id": given, "type": "view", "user_id": "u", "item_id": "i1"}]
+    response = await gateway_without_broker.post("/v1/events:batch", json={"events": events})
+    assert response.status_code == 503
+    ids = response.json()["error"]["event_ids"]
+    assert len(ids) == 3 and uuid.UUID(ids[0]) and ids[1] is None and ids[2] == given
+
+
+async def test_event_for_an_unknown_item_is_422_naming_item_id(gateway) -> None:
+    single = await gateway.post("/v1/events", json={"type": "click", "user_id": "u", "item_id": "no-such-item"})
+    click = await gateway.post("/v1/events/click", json={"user_id": "u", "item_id": "no-such-item"})
+    assert (single.status_code, click.status_code) == (422, 422)
+    assert [f["field"] for f in single.json()["error"]["fields"]] == ["body.item_id"]
+    assert "no-such-item" in click.json()["error"]["message"]
+
+
+async def test_batch_marks_events_for_unknown_items_invalid(gateway) -> None:
+    events = [{"type": "view", "user_id": "u", "item_id": "i0"}, {"type": "view", "user_id": "u", "item_id": "nope"}]
+    response = await gateway.post("/v1/events:batch", json={"events": events})
+    body = response.json()
+    assert response.status_code == 207
+    assert [r["status"] for r in body["results"]] == ["accepted", "invalid"]
+    assert body["results"][1]["fields"][0]["field"] == "events.1.item_id"
 
 
 async def test_ingestion_never_blocks_the_event_loop(gateway) -> None:
