@@ -99,8 +99,9 @@ class Readiness:
         return (200 if required_ok else 503), {"status": status, "service": self.service, "checks": checks}
 
 
-def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or [],
+def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {**(details or {}), "code": code, "message": message, "fields": fields or [],
                       "request_id": request_id_var.get()}}
 
 
@@ -117,8 +118,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _pickwise_error(request: Request, exc: PickwiseError) -> JSONResponse:
         if exc.status_code >= 500:
             log.warning("request failed: %s", exc.message)
-        return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse(error_body(exc.code, exc.message, exc.fields, exc.details),
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -98,7 +98,8 @@ async def service_clients(app: FastAPI, settings: DownstreamSettings, *, caller:
                               timeout_ms=settings.http_timeout_ms,
                               retry=RetryPolicy(max_attempts=settings.http_retries + 1),
                               breaker=CircuitBreaker(name=target),
-                              max_connections=settings.http_max_connections)
+                              max_connections=settings.http_max_connections,
+                              max_in_flight=settings.http_max_in_flight)
         for target in targets
     }
     app.state.clients = clients

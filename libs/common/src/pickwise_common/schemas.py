@@ -341,6 +341,11 @@ class ErrorDetail(Open):
     message: str
     fields: list[ErrorField] = Field(default_factory=list)
     request_id: str | None = None
+    event_id: uuid.UUID | None = Field(default=None, description="events: the id of the event this answer refers "
+                                                                 "to (server-generated when the client sent none); "
+                                                                 "retry with it so the event is stored once")
+    event_ids: list[uuid.UUID | None] | None = Field(
+        default=None, description="events:batch: each event's id in request order (null for an invalid event)")
 
 
 class ErrorBody(Open):

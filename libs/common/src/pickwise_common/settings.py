@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "PICKWISE_"
@@ -62,7 +62,31 @@ class KafkaSettings(PickwiseSettings):
     kafka_request_timeout_ms: int = 3000
     kafka_delivery_timeout_ms: int = 2000
     kafka_topic_partitions: int = 3
+    # Topics this code creates: 1/1 fits the single embedded broker; a real cluster wants 3/2 (compose, k8s), so
+    # an acks=all write survives the loss of one broker and is refused rather than kept on one copy.
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
     kafka_client_id: str = "pickwise"
+    # Managed Kafka (Confluent Cloud, MSK, Google Managed Kafka): TLS and/or SASL for every client.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: SecretStr | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = None
+    # after a failed connect or topic repair, sends fail at once (503) for this long instead of each one
+    # waiting for its own connect timeout while the broker is down
+    kafka_reconnect_backoff_ms: int = Field(default=1000, ge=0)
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> KafkaSettings:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError("kafka_min_insync_replicas cannot exceed kafka_replication_factor")
+        if self.kafka_security_protocol.startswith("SASL_") and (
+                self.kafka_sasl_mechanism is None or self.kafka_sasl_username is None
+                or self.kafka_sasl_password is None):
+            raise ValueError("a SASL security protocol needs kafka_sasl_mechanism, kafka_sasl_username and "
+                             "kafka_sasl_password")
+        return self
 
 
 class RedisSettings(PickwiseSettings):
@@ -76,6 +100,8 @@ class PostgresSettings(PickwiseSettings):
     postgres_pool_min: int = 1
     postgres_pool_max: int = 10
     postgres_timeout_ms: int = 2000
+    # asyncpg's own connect timeout is 60 s: during an outage every new connection would wait that long
+    postgres_connect_timeout_ms: int = Field(default=1000, ge=1)
 
 
 class MilvusSettings(PickwiseSettings):
