@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from pickwise_client import AsyncClient, PickwiseAPIError
+
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 ENDPOINTS = ("search", "recommendations")
 STAGES = ("session", "retrieve", "rerank", "generate", "popularity_fallback", "total")
@@ -126,31 +128,32 @@ def load_queries(path: Path | None) -> list[str]:
     return queries or list(QUERIES)
 
 
-async def _one(client: httpx.AsyncClient, endpoint: str, query: str, n: int, cell: Cell) -> None:
+async def _one(client: AsyncClient, endpoint: str, query: str, n: int, cell: Cell) -> None:
     start = time.perf_counter()
     try:
         if endpoint == "search":
-            response = await client.get("/v1/search", params={"q": query, "k": 10, "user_id": f"bench-u{n % 50}"})
+            body = await client.search(query, k=10, user_id=f"bench-u{n % 50}")
         else:
-            response = await client.post("/v1/recommendations",
-                                         json={"query": query, "k": 10, "user_id": f"bench-u{n % 50}"})
+            body = await client.recommendations(query, k=10, user_id=f"bench-u{n % 50}")
+    except PickwiseAPIError as exc:  # an error status (or a 200 whose body is not the documented model)
+        cell.latencies_ms.append((time.perf_counter() - start) * 1000)
+        cell.statuses[str(exc.status_code) if exc.status_code >= 400 else exc.code] += 1
+        return
     except httpx.HTTPError as exc:
         cell.latencies_ms.append((time.perf_counter() - start) * 1000)
         cell.statuses[type(exc).__name__] += 1
         return
     cell.latencies_ms.append((time.perf_counter() - start) * 1000)
-    cell.statuses[str(response.status_code)] += 1
-    if response.status_code == 200:
-        body = response.json()
-        for name, value in body.get("timings_ms", {}).items():
-            if name in STAGES:
-                cell.stages[name].append(float(value))
-        for reason in body.get("degradation_reasons", []):
-            cell.degraded[reason] += 1
-        cell.variants[body.get("variant", "?")] += 1
+    cell.statuses["200"] += 1
+    for name, value in body.timings_ms.items():
+        if name in STAGES:
+            cell.stages[name].append(float(value))
+    for reason in body.degradation_reasons:
+        cell.degraded[reason] += 1
+    cell.variants[body.variant] += 1
 
 
-async def run_cell(client: httpx.AsyncClient, endpoint: str, concurrency: int, queries: list[str], *,
+async def run_cell(client: AsyncClient, endpoint: str, concurrency: int, queries: list[str], *,
                    requests: int, max_seconds: float) -> Cell:
     cell = Cell(endpoint, concurrency)
     counter = itertools.count()
@@ -175,9 +178,9 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     endpoints = [e.strip() for e in str(args.endpoints).split(",") if e.strip()]
     limits = httpx.Limits(max_connections=max(concurrencies), max_keepalive_connections=max(concurrencies))
     results = []
-    async with httpx.AsyncClient(base_url=args.gateway_url, headers={"X-API-Key": args.api_key},
-                                 timeout=args.timeout_s, limits=limits) as client:
-        ready = await client.get("/readyz")
+    async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s,
+                           limits=limits) as client:
+        ready = await client.http.get("/readyz")
         if ready.status_code != 200:
             raise SystemExit(f"gateway at {args.gateway_url} is not ready: {ready.status_code} {ready.text[:200]}")
         for endpoint in endpoints:
