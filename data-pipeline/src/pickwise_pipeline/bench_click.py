@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from pickwise_client import AsyncClient, PickwiseAPIError, ResultItem, ServiceUnavailable
+
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 DEFAULT_CONSUMER_URL = "http://127.0.0.1:8005"
 
@@ -52,38 +54,30 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
 
 # ---------------------------------------------------------------- bench-click
 
-def _visible(items: list[dict[str, Any]], item_id: str) -> bool:
+def _visible(items: list[ResultItem], item_id: str) -> bool:
     for item in items[:3]:
-        if (item["item_id"] == item_id or item_id in item.get("variant_ids", [])) and \
-                (item.get("boost") or {}).get("clicked"):
+        if (item.item_id == item_id or item_id in item.variant_ids) and item.boost is not None and item.boost.clicked:
             return True
     return False
 
 
-async def _search(client: httpx.AsyncClient, query: str, user: str) -> list[dict[str, Any]]:
-    return (await _search_body(client, query, user))["items"]
+async def _search(client: AsyncClient, query: str, user: str) -> list[ResultItem]:
+    return (await client.recommendations(query, k=10, user_id=user, generate=False, explain=True)).items
 
 
-async def _search_body(client: httpx.AsyncClient, query: str, user: str) -> dict[str, Any]:
-    response = await client.post("/v1/recommendations", json={"query": query, "k": 10, "user_id": user,
-                                                              "generate": False, "explain": True})
-    response.raise_for_status()
-    return response.json()
-
-
-async def click_trial(client: httpx.AsyncClient, query: str, position: int, timeout_s: float) -> dict[str, Any]:
+async def click_trial(client: AsyncClient, query: str, position: int, timeout_s: float) -> dict[str, Any]:
     user = f"bench-click-{uuid.uuid4().hex[:12]}"
-    body = await _search_body(client, query, user)
-    items, variant = body["items"], body.get("variant")
+    body = await client.recommendations(query, k=10, user_id=user, generate=False, explain=True)
+    items, variant = body.items, body.variant
     if len(items) < position:
         return {"ok": False, "reason": f"only {len(items)} results", "variant": variant}
-    item_id = items[position - 1]["item_id"]
+    item_id = items[position - 1].item_id
     sent = time.perf_counter()
-    response = await client.post("/v1/events/click", json={"user_id": user, "item_id": item_id,
-                                                           "position": position - 1, "source": "search"})
+    try:
+        await client.click(user, item_id, position=position - 1, source="search")
+    except PickwiseAPIError as exc:
+        return {"ok": False, "reason": f"click answered {exc.status_code}", "variant": variant}
     acked = time.perf_counter()
-    if response.status_code != 202:
-        return {"ok": False, "reason": f"click answered {response.status_code}", "variant": variant}
     searches = 0
     search_s: list[float] = []
     while time.perf_counter() - sent < timeout_s:
@@ -94,15 +88,13 @@ async def click_trial(client: httpx.AsyncClient, query: str, position: int, time
         if _visible(items, item_id):
             return {"ok": True, "delay_s": time.perf_counter() - sent, "ack_s": acked - sent, "searches": searches,
                     "search_s": statistics.fmean(search_s), "variant": variant}
-    best = min((i["rank"] for i in items if i["item_id"] == item_id or item_id in i.get("variant_ids", [])),
-               default=None)
+    best = min((i.rank for i in items if i.item_id == item_id or item_id in i.variant_ids), default=None)
     return {"ok": False, "reason": "not in the top 3 within the timeout", "searches": searches,
             "variant": variant, "final_rank": best}
 
 
 async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=args.gateway_url, headers={"X-API-Key": args.api_key},
-                                 timeout=args.timeout_s) as client:
+    async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s) as client:
         trials = []
         for n in range(args.trials):
             trials.append(await click_trial(client, args.query, args.position, args.timeout_s))
@@ -145,9 +137,9 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
     counts = {"accepted": 0, "unavailable": 0, "other": 0}
     stop_at = time.perf_counter() + args.seconds
     limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
-    async with httpx.AsyncClient(base_url=args.gateway_url, headers={"X-API-Key": args.api_key},
-                                 timeout=args.timeout_s, limits=limits) as client:
-        before = await _processed_total(client, args.consumer_url) if args.consumer_url else None
+    async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s,
+                           limits=limits) as client:
+        before = await _processed_total(client.http, args.consumer_url) if args.consumer_url else None
 
         def event(worker: int, n: int) -> dict[str, Any]:
             return {"type": "view" if n % 5 else "click", "user_id": f"bench-ev-{worker}-{n % 50}",
@@ -158,22 +150,26 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
                 if args.mode == "batch":
-                    body = {"events": [event(w, n + i) for i in range(args.batch_size)]}
-                    response = await client.post("/v1/events:batch", json=body)
+                    batch = [event(w, n + i) for i in range(args.batch_size)]
                     n += args.batch_size
-                    if response.status_code in (202, 207):
-                        got = response.json()
-                        counts["accepted"] += got["accepted"]
-                        counts["unavailable"] += got["unavailable"]
-                    elif response.status_code == 503:
+                    try:
+                        got = await client.events_batch(batch)  # 202 or 207
+                        counts["accepted"] += got.accepted
+                        counts["unavailable"] += got.unavailable
+                    except ServiceUnavailable:
                         counts["unavailable"] += args.batch_size
-                    else:
+                    except PickwiseAPIError:
                         counts["other"] += args.batch_size
                 else:
-                    response = await client.post("/v1/events", json=event(w, n))
+                    single = event(w, n)
                     n += 1
-                    key = {202: "accepted", 503: "unavailable"}.get(response.status_code, "other")
-                    counts[key] += 1
+                    try:
+                        await client.event(single)
+                        counts["accepted"] += 1
+                    except ServiceUnavailable:
+                        counts["unavailable"] += 1
+                    except PickwiseAPIError:
+                        counts["other"] += 1
                 latencies.append(time.perf_counter() - started)
 
         began = time.perf_counter()
@@ -189,7 +185,7 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
             target = before + counts["accepted"]
             deadline = time.perf_counter() + 300
             while time.perf_counter() < deadline:
-                if await _processed_total(client, args.consumer_url) >= target:
+                if await _processed_total(client.http, args.consumer_url) >= target:
                     break
                 await asyncio.sleep(0.2)
             drained = time.perf_counter() - began
