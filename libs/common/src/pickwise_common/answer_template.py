@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pickwise_common.ranking_features import constraint_holds
+from pickwise_common.constraints import feature_verdicts
 from pickwise_common.schemas import Constraints, Item, Pick
 
 MAX_PICKS = 3
@@ -66,7 +66,8 @@ def _why(item: Item, parsed: Constraints | None) -> str:
     sentence = ", ".join(facts)
     if parsed is not None:
         dims = ("brand", "price_min", "price_max", "ram", "storage", "rating", "discount", "price_band")
-        verdicts = [constraint_holds(d, item, parsed) for d in dims]
+        every = feature_verdicts(item, parsed)
+        verdicts = [every[d] for d in dims]
         asked = [v for v in verdicts if v is not None]
         if asked and all(asked):
             sentence += "; meets every stated requirement"

@@ -18,6 +18,7 @@ from pickwise_common.schemas import (
     Facets,
     Id,
     Item,
+    ParsedQuery,
     PriceBand,
 )
 
@@ -114,7 +115,7 @@ class RecommendationResponse(BaseModel):
     trace_id: str | None = None
     query: str
     items: list[ResultItem]
-    parsed: Constraints
+    parsed: ParsedQuery = Field(description="the constraints understood, with any relaxed to fill the page")
     answer: Answer | None = None
     facets: Facets = Field(default_factory=dict, description="brand, price, ram, storage, rating: values with "
                            "counts of models among the retrieved candidates (before the cut to k); send a value "

@@ -2,8 +2,10 @@
 (``pickwise-pipeline train-ranker``) and serving (the reranker), so the two can never drift apart.
 
 A row depends on the candidate, the other candidates of the same query (per-query normalisation, ranks)
-and the parsed constraints. Missing values are ``nan`` (LightGBM treats them as missing); a constraint
-the query did not set is ``nan`` too, so "not asked" differs from "violated" (0) and "holds" (1).
+and the parsed constraints; whether each constraint holds comes from the shared constraint model
+(``pickwise_common.constraints``), the same verdict the retriever filters with. Missing values are ``nan``
+(LightGBM treats them as missing); a constraint the query did not set is ``nan`` too, so "not asked" differs
+from "violated" (0) and "holds" (1).
 """
 
 from __future__ import annotations
@@ -11,30 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pickwise_common.schemas import Candidate, Constraints, Item
+from pickwise_common.constraints import FEATURES, feature_verdicts
+from pickwise_common.schemas import Candidate, Constraints
 
 NAN = float("nan")
 
-# constraint dimension -> the Candidate.satisfies keys a retriever may use for it
-CONSTRAINT_KEYS: dict[str, tuple[str, ...]] = {
-    "brand": ("brands", "brand"),
-    "brand_exclude": ("brands_exclude",),
-    "price_min": ("price_min_inr", "price_min", "price"),
-    "price_max": ("price_max_inr", "price_max", "price"),
-    "ram": ("ram_gb_min", "ram_gb_max", "ram_gb", "ram"),
-    "storage": ("storage_gb_min", "storage_gb_max", "storage_gb", "storage"),
-    "rating": ("rating_min", "rating"),
-    "discount": ("discount_pct_min", "discount_pct", "discount"),
-    "price_band": ("price_bands", "price_band", "band"),
-    "feature_phone": ("feature_phone",),
-    "color": ("colors", "color"),
-}
 SORT_INTENTS = ("relevance", "price_asc", "price_desc", "rating_desc")
 BAND_ORDINAL = {"budget": 0.0, "mid": 1.0, "premium": 2.0, "flagship": 3.0}
 
 FEATURE_NAMES: tuple[str, ...] = (
     "bm25", "bm25_norm", "dense", "dense_norm", "fused", "fused_norm", "retrieval_rank_frac",
-    *(f"sat_{dim}" for dim in CONSTRAINT_KEYS),
+    *(f"sat_{dim}" for dim in FEATURES),
     "sat_fraction", "sat_all", "n_constraints",
     "rating", "rating_norm", "discount_pct", "log_price", "price_pct_in_candidates", "price_pos_in_range",
     "price_band", "popularity", "popularity_norm",
@@ -54,75 +43,6 @@ def _minmax(values: Sequence[float | None]) -> list[float]:
             out.append(NAN)
         else:
             out.append(1.0 if span == 0 else (v - lo) / span)
-    return out
-
-
-def _is_feature_phone(item: Item) -> bool:
-    flag = item.attrs.get("feature_phone")
-    if flag is not None:
-        return bool(flag)
-    ram = item.ram_gb
-    return ram is not None and ram < 1.0
-
-
-def constraint_holds(dim: str, item: Item, parsed: Constraints) -> bool | None:
-    """Whether one constraint dimension holds for an item; None when the constraint is not set."""
-    if dim == "brand":
-        if not parsed.brands:
-            return None
-        return item.brand.strip().lower() in {b.strip().lower() for b in parsed.brands}
-    if dim == "brand_exclude":
-        excluded = getattr(parsed, "brands_exclude", None)  # a newer Constraints field; absent in old ones
-        if not excluded:
-            return None
-        return item.brand.strip().lower() not in {b.strip().lower() for b in excluded}
-    if dim == "price_min":
-        return None if parsed.price_min_inr is None else item.price_inr >= parsed.price_min_inr
-    if dim == "price_max":
-        return None if parsed.price_max_inr is None else item.price_inr <= parsed.price_max_inr
-    if dim == "ram":
-        return _range_holds(item.ram_gb, parsed.ram_gb_min, parsed.ram_gb_max)
-    if dim == "storage":
-        return _range_holds(item.storage_gb, parsed.storage_gb_min, parsed.storage_gb_max)
-    if dim == "rating":
-        if parsed.rating_min is None:
-            return None
-        return item.rating is not None and item.rating >= parsed.rating_min
-    if dim == "discount":
-        if parsed.discount_pct_min is None:
-            return None
-        return item.discount_pct is not None and item.discount_pct >= parsed.discount_pct_min
-    if dim == "price_band":
-        return None if not parsed.price_bands else item.price_band in parsed.price_bands
-    if dim == "feature_phone":
-        return None if parsed.feature_phone is None else _is_feature_phone(item) == parsed.feature_phone
-    if dim == "color":
-        if not parsed.colors:
-            return None
-        color = (item.color or "").lower()
-        return any(c.strip().lower() in color for c in parsed.colors)
-    raise ValueError(f"unknown constraint dimension {dim!r}")
-
-
-def _range_holds(value: float | None, lo: float | None, hi: float | None) -> bool | None:
-    if lo is None and hi is None:
-        return None
-    if value is None:
-        return False
-    return (lo is None or value >= lo) and (hi is None or value <= hi)
-
-
-def satisfaction(candidate: Candidate, parsed: Constraints) -> dict[str, bool | None]:
-    """Per dimension: the retriever's verdict when it gave one (any of the dimension's keys; all must
-    hold), else computed from the item; None when the query did not constrain that dimension."""
-    out: dict[str, bool | None] = {}
-    for dim, keys in CONSTRAINT_KEYS.items():
-        computed = constraint_holds(dim, candidate.item, parsed)
-        if computed is None:
-            out[dim] = None
-            continue
-        given = [candidate.satisfies[k] for k in keys if k in candidate.satisfies]
-        out[dim] = all(given) if given else computed
     return out
 
 
@@ -152,7 +72,7 @@ def extract_features(candidates: Sequence[Candidate], parsed: Constraints | None
     n_constraints = 0.0
     rows: list[list[float]] = []
     for i, cand in enumerate(candidates):
-        sat = satisfaction(cand, parsed)
+        sat = feature_verdicts(cand.item, parsed)
         asked = [v for v in sat.values() if v is not None]
         n_constraints = float(len(asked))
         if lo is not None and hi is not None and hi > lo:
@@ -166,7 +86,7 @@ def extract_features(candidates: Sequence[Candidate], parsed: Constraints | None
         row = [
             _num(bm25[i]), bm25_n[i], _num(dense[i]), dense_n[i], float(fused[i]), fused_n[i],
             i / (n - 1) if n > 1 else 0.0,
-            *(NAN if sat[dim] is None else float(sat[dim]) for dim in CONSTRAINT_KEYS),
+            *(NAN if sat[dim] is None else float(sat[dim]) for dim in FEATURES),
             (sum(asked) / len(asked)) if asked else NAN,
             float(all(asked)) if asked else NAN,
             n_constraints,

@@ -145,7 +145,7 @@ class Candidate(Open):
 class RetrieveResponse(Open):
     query: str
     mode: RetrievalMode
-    parsed: Constraints
+    parsed: ParsedQuery
     refined: bool = False
     candidates: list[Candidate]
     facets: Facets = Field(default_factory=dict, description="counts over the candidate pool before the cut to k")

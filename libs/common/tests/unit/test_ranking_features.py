@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from pickwise_common.ranking_features import FEATURE_NAMES, constraint_holds, extract_features, satisfaction
+from pickwise_common.constraints import feature_verdicts
+from pickwise_common.ranking_features import FEATURE_NAMES, extract_features
 from pickwise_common.schemas import Candidate, Constraints, Item
 
 pytestmark = pytest.mark.unit
@@ -49,10 +50,10 @@ def test_constraints_are_computed_from_the_item_when_the_retriever_gave_no_verdi
     assert col(rows, "n_constraints") == [2.0, 2.0]
 
 
-def test_retriever_verdict_wins_over_the_computed_one():
+def test_verdict_is_the_shared_constraint_models_not_a_copy_sent_along():
     parsed = Constraints(brands=["Samsung"])
-    verdict = satisfaction(cand("a", satisfies={"brands": False}), parsed)
-    assert verdict["brand"] is False
+    rows = extract_features([cand("a", satisfies={"brands": False})], parsed)
+    assert col(rows, "sat_brand") == [1.0]
 
 
 def test_scores_are_min_max_normalised_per_query():
@@ -85,8 +86,8 @@ def test_sort_intent_is_one_hot():
     ("storage", Constraints(), None),
 ])
 def test_constraint_holds(dim, parsed, expected):
-    assert constraint_holds(dim, cand("a").item, parsed) is expected
+    assert feature_verdicts(cand("a").item, parsed)[dim] is expected
 
 
 def test_missing_rating_fails_a_rating_constraint():
-    assert constraint_holds("rating", cand("a", rating=None).item, Constraints(rating_min=4)) is False
+    assert feature_verdicts(cand("a", rating=None).item, Constraints(rating_min=4))["rating"] is False

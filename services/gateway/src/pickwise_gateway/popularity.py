@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pickwise_common import redis as rd
+from pickwise_common.constraints import matches
 from pickwise_common.schemas import Constraints, Item
 
 log = logging.getLogger("pickwise.gateway.popularity")
@@ -24,28 +25,6 @@ UNION_TTL_S = 60
 def hour_keys(now: datetime, hours: int) -> list[str]:
     """``pop:h:<yyyymmddhh>`` for the current hour and the ``hours - 1`` before it."""
     return [rd.popularity_hour_key(now - timedelta(hours=h)) for h in range(hours)]
-
-
-def matches(item: Item, filters: Constraints | None) -> bool:
-    """Whether an item satisfies explicit filters (the fallback has no query understanding)."""
-    if filters is None:
-        return True
-    f = filters
-    checks = (
-        not f.brands or item.brand.lower() in {b.lower() for b in f.brands},
-        item.brand.lower() not in {b.lower() for b in getattr(f, "brands_exclude", [])},
-        f.price_min_inr is None or item.price_inr >= f.price_min_inr,
-        f.price_max_inr is None or item.price_inr <= f.price_max_inr,
-        f.ram_gb_min is None or (item.ram_gb is not None and item.ram_gb >= f.ram_gb_min),
-        f.ram_gb_max is None or (item.ram_gb is not None and item.ram_gb <= f.ram_gb_max),
-        f.storage_gb_min is None or (item.storage_gb is not None and item.storage_gb >= f.storage_gb_min),
-        f.storage_gb_max is None or (item.storage_gb is not None and item.storage_gb <= f.storage_gb_max),
-        f.rating_min is None or (item.rating is not None and item.rating >= f.rating_min),
-        f.discount_pct_min is None or (item.discount_pct is not None and item.discount_pct >= f.discount_pct_min),
-        not f.price_bands or item.price_band in f.price_bands,
-        not f.colors or (item.color or "").lower() in {c.lower() for c in f.colors},
-    )
-    return all(checks)
 
 
 async def _summed(redis: Any, keys: list[str], dest: str) -> list[tuple[str, float]]:

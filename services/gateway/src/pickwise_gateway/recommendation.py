@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from pickwise_common.constraints import canonical_filters
 from pickwise_common.errors import DependencyUnavailable, InvalidInput, NotFound
 from pickwise_common.http import DownstreamError, ServiceClient
 from pickwise_common.metrics import DEGRADATIONS
@@ -24,6 +25,7 @@ from pickwise_common.schemas import (
     Constraints,
     GenerateRequest,
     Item,
+    ParsedQuery,
     RankedItem,
     RerankRequest,
     RerankResponse,
@@ -76,7 +78,7 @@ class Outcome:
     """What the orchestration produced, before it becomes the wire response."""
 
     items: list[ResultItem]
-    parsed: Constraints
+    parsed: ParsedQuery
     answer: Answer | None
     reasons: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -130,9 +132,13 @@ class Recommender:
 
     async def recommend(self, request: RecommendationRequest, *, request_id: str, variant: Variant,
                         endpoint: str = "recommendations") -> RecommendationResponse:
+        # explicit filters read like parsed ones ('samsung' → Samsung), or a 422 naming the value: bad input
+        # never reaches the retriever (where it could only fail) nor the popularity fallback
+        request = request.model_copy(update={"filters": canonical_filters(request.filters)})
         budget = Budget(self.settings.total_budget_ms)
         started = time.perf_counter()
-        outcome = Outcome(items=[], parsed=request.filters or Constraints(), answer=None)
+        outcome = Outcome(items=[], parsed=ParsedQuery(**(request.filters or Constraints()).model_dump()),
+                          answer=None)
 
         previous = await self._session(request, budget, outcome)
         retrieved = await self._retrieve(request, variant, previous, budget, outcome)
@@ -175,7 +181,9 @@ class Recommender:
         outcome.history = turns
         if turns and turns[-1].parsed:
             try:
-                return Constraints.model_validate(turns[-1].parsed)
+                # a stored turn's parsed also says what was relaxed or corrected: only the constraints carry over
+                return Constraints.model_validate({k: v for k, v in turns[-1].parsed.items()
+                                                  if k in Constraints.model_fields})
             except ValidationError:
                 return None
         return None
@@ -251,8 +259,12 @@ class Recommender:
         candidates = retrieved.candidates
         if not candidates:
             return
-        body = RerankRequest(query=request.query, candidates=candidates, parsed=retrieved.parsed,
-                             user_id=request.user_id, k=request.k, explain=request.explain)
+        relaxed = bool(retrieved.parsed.relaxed)
+        # with relaxed constraints, ask for every candidate back so the strict matches can lead (decision 0732)
+        body = RerankRequest(query=request.query, candidates=candidates,
+                             parsed=Constraints(**retrieved.parsed.model_dump(include=set(Constraints.model_fields))),
+                             user_id=request.user_id, k=min(len(candidates), 100) if relaxed else request.k,
+                             explain=request.explain)
         start = time.perf_counter()
         reranked: RerankResponse | None = None
         with stage("gateway", "rerank"):
@@ -277,8 +289,12 @@ class Recommender:
             outcome.timings_ms[f"rerank.{name}"] = value
         if not reranked.features_available:
             outcome.degrade("features_unavailable")
+        ranked_items = reranked.items
+        if relaxed:
+            strict = {c.item.item_id for c in candidates if all(c.satisfies.values())}
+            ranked_items = sorted(ranked_items, key=lambda r: r.item.item_id not in strict)
         items = []
-        for rank, ranked in enumerate(reranked.items[:request.k], start=1):
+        for rank, ranked in enumerate(ranked_items[:request.k], start=1):
             candidate = by_id.get(ranked.item.item_id)
             scores = _candidate_scores(candidate) if candidate is not None else Scores()
             scores.cross_encoder = ranked.cross_encoder_score

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from pickwise_common import constraints
 from pickwise_common.bm25 import Bm25sIndex, item_text, tokenize
+from pickwise_common.constraints import Columns
 from pickwise_common.schemas import Constraints, Item
 
 log = logging.getLogger("pickwise.retriever.catalog")
@@ -34,11 +36,6 @@ def model_series(text: str) -> tuple[str, ...]:
     return tuple(series)
 
 
-def _col(items: list[Item], name: str) -> np.ndarray:
-    return np.array([np.nan if getattr(i, name) is None else float(getattr(i, name)) for i in items],
-                    dtype=np.float64)
-
-
 @dataclass
 class Catalog:
     items: list[Item]
@@ -52,15 +49,11 @@ class Catalog:
         self.groups = {}
         for n, item in enumerate(items):
             self.groups.setdefault(item.group_id, []).append(n)
-        self.price = _col(items, "price_inr")
-        self.ram = _col(items, "ram_gb")
-        self.storage = _col(items, "storage_gb")
-        self.rating = _col(items, "rating")
-        self.discount = _col(items, "discount_pct")
-        self.brand = np.array([i.brand.lower() for i in items], dtype=object)
-        self.band = np.array([i.price_band for i in items], dtype=object)
-        self.color = np.array([(i.color or "").lower() for i in items], dtype=object)
-        self.feature = np.array([bool(i.attrs.get("feature_phone")) for i in items], dtype=bool)
+        positions = {group_id: g for g, group_id in enumerate(self.groups)}
+        self.group_of = np.array([positions[i.group_id] for i in items], dtype=np.int64)
+        self.columns = Columns.from_items(items)
+        self.price = self.columns.numbers["price_inr"]
+        self.rating = self.columns.numbers["rating"]
         self.model_tokens = [frozenset(tokenize(i.model)) for i in items]
         self.series = [model_series(i.model) for i in items]
 
@@ -103,62 +96,14 @@ class Catalog:
     # ---------------------------------------------------------------- filters
 
     def mask(self, c: Constraints) -> np.ndarray:
-        """Items satisfying every constraint (unknown values never satisfy a bound)."""
-        m = np.ones(len(self.items), dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if c.brands:
-                m &= np.isin(self.brand, [b.lower() for b in c.brands])
-            if c.brands_exclude:
-                m &= ~np.isin(self.brand, [b.lower() for b in c.brands_exclude])
-            for column, lo, hi in ((self.price, c.price_min_inr, c.price_max_inr),
-                                   (self.ram, c.ram_gb_min, c.ram_gb_max),
-                                   (self.storage, c.storage_gb_min, c.storage_gb_max),
-                                   (self.rating, c.rating_min, None),
-                                   (self.discount, c.discount_pct_min, None)):
-                if lo is not None:
-                    m &= column >= lo
-                if hi is not None:
-                    m &= column <= hi
-            if c.price_bands:
-                m &= np.isin(self.band, list(c.price_bands))
-            if c.feature_phone is not None:
-                m &= self.feature == c.feature_phone
-            if c.colors:
-                m &= np.array([any(col in name for col in c.colors) for name in self.color], dtype=bool)
-        return m
+        """Items satisfying every constraint: the shared constraint model over this catalog's columns."""
+        return constraints.mask(self.columns, c)
+
+    def results(self, mask: np.ndarray, group_variants: bool = True) -> int:
+        """How many results the masked items make: models (variant groups), or items when not grouped."""
+        return int(np.unique(self.group_of[mask]).size) if group_variants else int(mask.sum())
 
     def item(self, item_id: str) -> Item | None:
         n = self.index_of.get(item_id)
         return None if n is None else self.items[n]
 
-
-def satisfies(item: Item, c: Constraints) -> dict[str, bool]:
-    """Each constraint that is set: whether this item meets it."""
-    out: dict[str, bool] = {}
-
-    def bound(name: str, value: float | None, lo: float | None, hi: float | None) -> None:
-        if lo is not None:
-            out[f"{name}_min" if not name.startswith("price") else "price_min_inr"] = \
-                value is not None and value >= lo
-        if hi is not None:
-            out[f"{name}_max" if not name.startswith("price") else "price_max_inr"] = \
-                value is not None and value <= hi
-
-    if c.brands:
-        out["brands"] = item.brand.lower() in {b.lower() for b in c.brands}
-    if c.brands_exclude:
-        out["brands_exclude"] = item.brand.lower() not in {b.lower() for b in c.brands_exclude}
-    bound("price", item.price_inr, c.price_min_inr, c.price_max_inr)
-    bound("ram_gb", item.ram_gb, c.ram_gb_min, c.ram_gb_max)
-    bound("storage_gb", item.storage_gb, c.storage_gb_min, c.storage_gb_max)
-    if c.rating_min is not None:
-        out["rating_min"] = item.rating is not None and item.rating >= c.rating_min
-    if c.discount_pct_min is not None:
-        out["discount_pct_min"] = item.discount_pct is not None and item.discount_pct >= c.discount_pct_min
-    if c.price_bands:
-        out["price_bands"] = item.price_band in c.price_bands
-    if c.feature_phone is not None:
-        out["feature_phone"] = bool(item.attrs.get("feature_phone")) == c.feature_phone
-    if c.colors:
-        out["colors"] = any(col in (item.color or "").lower() for col in c.colors)
-    return out

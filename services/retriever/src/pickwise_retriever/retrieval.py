@@ -12,12 +12,14 @@ from typing import Any
 import anyio
 import numpy as np
 
+from pickwise_common import schemas
 from pickwise_common.bm25 import tokenize
+from pickwise_common.constraints import canonical_filters, milvus_filter, relaxations, satisfies
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, RetrieveResponse
 from pickwise_common.telemetry import stage
 from pickwise_retriever import dense, fusion
-from pickwise_retriever.catalog import Catalog, model_series, satisfies
+from pickwise_retriever.catalog import Catalog, model_series
 from pickwise_retriever.facets import facet_counts
 from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_query, refine
 
@@ -43,7 +45,8 @@ def plan(request: RetrieveRequest) -> Planned:
     if request.previous is not None and (parsed.refinement or (not parsed.informative and not parsed.names_product)):
         constraints = refine(request.previous, parsed)
         refined = True
-    return Planned(parsed, merge_filters(constraints, request.filters), refined)
+    # explicit filters read like parsed ones ('samsung' → Samsung), or a 422 naming the value
+    return Planned(parsed, merge_filters(constraints, canonical_filters(request.filters)), refined)
 
 
 def _order_key(sort: str, catalog: Catalog, n: int) -> float:
@@ -73,13 +76,16 @@ class Retriever:
             planned = plan(request)
         c = planned.constraints
         timings["parse"] = _ms(started)
-        response = RetrieveResponse(query=request.query, mode=request.mode, parsed=c, refined=planned.refined,
+        response = RetrieveResponse(query=request.query, mode=request.mode,
+                                    parsed=schemas.ParsedQuery(**c.model_dump(),
+                                                               corrections=planned.parsed.corrections),
+                                    refined=planned.refined,
                                     candidates=[], timings_ms=timings)
         if c.impossible:
             response.timings_ms = timings
             return response
         catalog = self.catalog
-        mask = catalog.mask(c)
+        mask, tier, search, response.parsed.relaxed = self._relax(c, request.k, request.group_variants)
         if not mask.any():
             response.timings_ms = timings
             return response
@@ -103,7 +109,7 @@ class Retriever:
             timings["embed"] = _ms(t)
             t = time.perf_counter()
             with stage(SERVICE, "dense"):
-                expr = dense.milvus_filter(c)
+                expr = milvus_filter(search, catalog.columns)
                 hits = await anyio.to_thread.run_sync(
                     lambda: dense.search(self.milvus, self.collection, vector.tolist(), expr, pool))
             dense_scores = {item_id: score for item_id, score in hits if item_id in catalog.index_of}
@@ -122,7 +128,7 @@ class Retriever:
             pool_ids = self._pool(parsed, c, mask, fused, pool)
             if request.mode != "dense" and parsed.informative:
                 fused = self._model_match(pool_ids, fused, parsed.text)
-            ordered = self._order(pool_ids, fused, parsed, c)
+            ordered = self._order(pool_ids, fused, parsed, c, tier)
             groups = self._group(ordered, mask, request.k, request.group_variants)
         timings["fuse"] = _ms(t)
         t = time.perf_counter()
@@ -190,8 +196,25 @@ class Retriever:
             everything = everything[np.argsort(key, kind="stable")[:limit * 4]]
         return sorted(set(found) | set(everything.tolist()))
 
+    def _relax(self, c: Constraints, k: int, group_variants: bool
+               ) -> tuple[np.ndarray, np.ndarray, Constraints, list[str]]:
+        """The items to search: those meeting ``c``; when they make fewer than ``k`` results, the first step of
+        the relaxation ladder that makes ``k`` (or its last step). Returns the mask, each item's tier (the step
+        at which it first matched: 0 = strictly), the constraints searched and the fields relaxed."""
+        catalog = self.catalog
+        mask = catalog.mask(c)
+        tier = np.where(mask, 0, np.iinfo(np.int32).max)
+        searched, relaxed = c, []
+        for level, (looser, fields) in enumerate(relaxations(c), start=1):
+            if catalog.results(mask, group_variants) >= k:
+                break
+            mask = catalog.mask(looser)
+            tier = np.where(mask & (tier > level), level, tier)
+            searched, relaxed = looser, fields
+        return mask, tier, searched, relaxed
+
     def _order(self, pool: list[int], fused: dict[str, float], parsed: ParsedQuery,
-               c: Constraints) -> list[int]:
+               c: Constraints, tier: np.ndarray) -> list[int]:
         catalog = self.catalog
         prefer = parsed.prefer
 
@@ -202,7 +225,8 @@ class Retriever:
             if parsed.prefer_discount and c.sort == "relevance":
                 relevance += (item.discount_pct or 0.0) / 100
             rating = 0.0 if item.rating is None else item.rating
-            return (misses, _order_key(c.sort, catalog, n), -relevance, -rating, n)
+            # strict matches first, then each relaxation step in turn
+            return (int(tier[n]), misses, _order_key(c.sort, catalog, n), -relevance, -rating, n)
 
         return sorted(pool, key=key)
 

@@ -1,12 +1,13 @@
-"""Filters: the in-memory mask, the Milvus expression and the satisfies map agree on the same items."""
+"""Filters over the retriever's catalog (the shared constraint model on its columns), and the Milvus search."""
 
 import pytest
 from pymilvus.exceptions import MilvusException
 
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Constraints, Item
-from pickwise_retriever.catalog import Catalog, satisfies
-from pickwise_retriever.dense import milvus_filter, search
+from pickwise_common.constraints import milvus_filter, satisfies
+from pickwise_retriever.catalog import Catalog
+from pickwise_retriever.dense import search
 
 pytestmark = pytest.mark.unit
 
@@ -48,20 +49,25 @@ def test_variants_share_a_group(catalog: Catalog) -> None:
     assert len(catalog.groups) == 4
 
 
-def test_milvus_expression_names_every_constraint() -> None:
-    expr = milvus_filter(Constraints(brands=["Samsung"], brands_exclude=["Apple"], price_min_inr=1000,
+def test_milvus_expression_names_every_constraint(catalog: Catalog) -> None:
+    expr = milvus_filter(Constraints(brands=["samsung"], brands_exclude=["Apple"], price_min_inr=1000,
                                      price_max_inr=15000, ram_gb_min=4, rating_min=4.2, price_bands=["budget"],
-                                     feature_phone=False, colors=["black"]))
+                                     feature_phone=False, colors=["blue"]), catalog.columns)
     assert 'brand in ["Samsung"]' in expr
     assert 'brand not in ["Apple"]' in expr
     assert "price_inr >= 1000.0" in expr and "(price_inr >= 0 and price_inr <= 15000.0)" in expr
-    assert "ram_gb >= 4.0" in expr and "rating >= 4.2" in expr
+    assert "ram_gb >= 4.0" in expr and "rating >= 4.199999809265137" in expr
     assert 'price_band in ["budget"]' in expr and "feature_phone == false" in expr
-    assert 'color like "%black%"' in expr
+    assert 'color in ["ocean blue"]' in expr
 
 
-def test_no_constraints_no_expression() -> None:
-    assert milvus_filter(Constraints()) == ""
+def test_colour_with_a_space_or_hyphen_is_a_valid_expression(catalog: Catalog) -> None:
+    assert milvus_filter(Constraints(colors=["ocean blue", "mint-green"]), catalog.columns) == \
+        'color in ["mint green", "ocean blue"]'
+
+
+def test_no_constraints_no_expression(catalog: Catalog) -> None:
+    assert milvus_filter(Constraints(), catalog.columns) == ""
 
 
 def test_satisfies_reports_each_parsed_constraint(catalog: Catalog) -> None:
