@@ -19,6 +19,7 @@ from typing import Any
 
 from pickwise_common.bm25 import TEXT_VERSION, item_text
 from pickwise_common.schemas import Item
+from pickwise_pipeline import cleaning
 
 # Lower-cased raw brand (or alias) → canonical brand.
 BRAND_ALIASES: dict[str, str] = {
@@ -128,11 +129,16 @@ class Normalised:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     duplicates: list[dict[str, str]] = field(default_factory=list)
     fixes: Counter[str] = field(default_factory=Counter)
+    repaired: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         reasons = Counter(r["reason"] for r in self.rejected)
         return {"rows_read": self.rows_read, "items": len(self.items), "rows_rejected": len(self.rejected),
                 "rejected_by_reason": dict(reasons), "rejected": self.rejected[:50],
+                "rows_repaired": len(self.repaired),
+                "repaired_by_rule": dict(Counter(r["rule"] for r in self.repaired)), "repaired": self.repaired,
+                "rows_quarantined": len(self.quarantined), "quarantined": self.quarantined,
                 "duplicates": len(self.duplicates), "duplicate_examples": self.duplicates[:10],
                 "fixes": dict(self.fixes), "groups": len({i.group_id for i in self.items})}
 
@@ -174,22 +180,38 @@ def normalise_row(row: dict[str, Any], row_no: int, mapping: ColumnMapping,
     rating = parse_number(row.get(mapping.rating)) if mapping.rating else None
     if rating is not None and not 0 <= rating <= 5:
         fixes["rating_out_of_range_dropped"] += 1
+        attrs["rating_raw"] = rating  # the cleaning rules say why (cleaning.rating_holds_price)
         rating = None
     if rating is None:
         fixes["rating_missing"] += 1
+    derived = sized(brand, model, color, ram_gb, storage_gb)
+    attrs["feature_phone"] = derived.pop("feature_phone")
+    item_id = clean(row.get(mapping.id_column)) if mapping.id_column else None
+    return Item(item_id=item_id or f"{mapping.id_prefix}-{row_no:05d}", brand=brand, model=model,
+                color=color, category=mapping.category, price_inr=price, original_price_inr=original,
+                discount_pct=discount, rating=rating, price_band=price_band(price),  # type: ignore[arg-type]
+                attrs=attrs, **derived)
+
+
+def sized(brand: str, model: str, color: str | None, ram_gb: float | None, storage_gb: float | None) -> dict[str, Any]:
+    """The fields that follow from RAM and storage: the sizes, title, variant group and feature-phone flag."""
     # No RAM in GB (feature phones list RAM in MB or not at all) and no built-in GB storage: a keypad phone.
     feature_phone = (ram_gb is not None and ram_gb < 1 and (storage_gb is None or storage_gb < 4)) or \
         (ram_gb is None and (storage_gb is None or storage_gb < 1))
-    attrs["feature_phone"] = feature_phone
     spec = ", ".join(p for p in (color, f"{_fmt_gb(ram_gb)} RAM" if ram_gb else None,
                                  _fmt_gb(storage_gb) if storage_gb else None) if p)
-    title = f"{brand} {model}" + (f" ({spec})" if spec else "")
-    group_id = "g-" + slug(f"{brand} {model} {ram_gb or 'na'} {storage_gb or 'na'}")
-    item_id = clean(row.get(mapping.id_column)) if mapping.id_column else None
-    return Item(item_id=item_id or f"{mapping.id_prefix}-{row_no:05d}", title=title, brand=brand, model=model,
-                color=color, category=mapping.category, ram_gb=ram_gb, storage_gb=storage_gb,
-                price_inr=price, original_price_inr=original, discount_pct=discount, rating=rating,
-                price_band=price_band(price), group_id=group_id, attrs=attrs)  # type: ignore[arg-type]
+    return {"ram_gb": ram_gb, "storage_gb": storage_gb, "title": f"{brand} {model}" + (f" ({spec})" if spec else ""),
+            "group_id": "g-" + slug(f"{brand} {model} {ram_gb or 'na'} {storage_gb or 'na'}"),
+            "feature_phone": feature_phone}
+
+
+def rebuild(item: Item, change: dict[str, Any]) -> Item:
+    """The item with ``change`` applied; a change of RAM or storage re-derives title, group and flag."""
+    fields = item.model_dump()
+    fields.update(change)
+    fields.update(sized(item.brand, item.model, item.color, fields["ram_gb"], fields["storage_gb"]))
+    fields["attrs"] = {**item.attrs, "feature_phone": fields.pop("feature_phone")}
+    return Item(**fields)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -217,6 +239,8 @@ def normalise(rows: list[dict[str, Any]], mapping: ColumnMapping = FLIPKART) -> 
         else:
             first_seen[key] = item.item_id
         out.items.append(item)
+    cleaned = cleaning.clean(out.items, rebuild)
+    out.items, out.repaired, out.quarantined = cleaned.items, cleaned.repaired, cleaned.quarantined
     return out
 
 
@@ -232,4 +256,5 @@ def file_fingerprint(path: Path, mapping: ColumnMapping) -> str:
             digest.update(chunk)
     digest.update(json.dumps(mapping.__dict__, sort_keys=True).encode())
     digest.update(f"text-v{TEXT_VERSION}".encode())  # tokenizer / indexed text changes re-index
+    digest.update(f"cleaning-v{cleaning.CLEANING_VERSION}".encode())  # new repair/quarantine rules re-load
     return digest.hexdigest()

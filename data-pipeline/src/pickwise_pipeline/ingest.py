@@ -219,7 +219,8 @@ async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapp
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("rows_read", "items", "rows_rejected", "rejected_by_reason", "duplicates", "groups")
+    keys = ("rows_read", "items", "rows_rejected", "rejected_by_reason", "rows_repaired", "repaired_by_rule",
+            "rows_quarantined", "duplicates", "groups")
     return {k: report[k] for k in keys if k in report}
 
 
@@ -232,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"catalog file not found: {path}", file=sys.stderr)
         return 2
     result = asyncio.run(run_ingest(settings, path, mapping, if_changed=args.if_changed))
-    result.pop("rejected", None) if not args.verbose else None
+    if not args.verbose:  # the row lists stay in catalog_state.report; --verbose prints them
+        for key in ("rejected", "repaired", "quarantined"):
+            result.pop(key, None)
     print(json.dumps(result, indent=None if not args.verbose else 2, default=str))
     return 0
 
@@ -243,5 +246,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mapping", help="JSON column mapping for another catalog (see catalog.ColumnMapping)")
     parser.add_argument("--if-changed", action="store_true",
                         help="skip when the file fingerprint and embedding model match the last load")
-    parser.add_argument("--verbose", action="store_true", help="print the full report incl. rejected rows")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print the full report incl. rejected, repaired and quarantined rows")
     parser.set_defaults(func=run)
