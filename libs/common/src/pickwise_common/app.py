@@ -27,7 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pickwise_common.admission import Admission, AdmissionMiddleware
 from pickwise_common.api_docs import install_docs
+from pickwise_common.api_keys import ApiKey, find_key
 from pickwise_common.errors import Forbidden, PickwiseError, Unauthorized
 from pickwise_common.metrics import (
     DEPENDENCY_UP,
@@ -220,8 +222,10 @@ def package_version(dist: str) -> str:
 
 
 def service_app(name: str, settings: ServiceSettings, *, lifespan: Lifespan | None = None,
-                title: str | None = None, description: str = "", version_: str | None = None) -> FastAPI:
-    """Build the FastAPI app every Pickwise service starts from."""
+                title: str | None = None, description: str = "", version_: str | None = None,
+                admission_exempt: tuple[str, ...] = ()) -> FastAPI:
+    """Build the FastAPI app every Pickwise service starts from. ``admission_exempt``: path prefixes under
+    /v1/ that admission control lets through (cheap endpoints with their own back-pressure)."""
     setup_logging(settings)
     setup_tracing(settings)
     ver = version_ or package_version(f"pickwise-{name}")
@@ -261,6 +265,11 @@ def service_app(name: str, settings: ServiceSettings, *, lifespan: Lifespan | No
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    if settings.admission_max_in_flight > 0:
+        # inside RequestContextMiddleware: a shed request still has its request id and is counted
+        app.add_middleware(AdmissionMiddleware, admission=Admission(
+            name, max_in_flight=settings.admission_max_in_flight, queue_max=settings.admission_queue_max,
+            queue_timeout_ms=settings.admission_queue_timeout_ms), exempt=admission_exempt)
     app.add_middleware(RequestContextMiddleware, service=name, max_body_bytes=settings.max_body_bytes)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
@@ -273,12 +282,14 @@ def check_key(provided: str | None, accepted: list[str]) -> bool:
     return any(hmac.compare_digest(provided.encode(), key.encode()) for key in accepted)
 
 
-def require_api_key(settings: ServiceSettings, provided: str | None) -> str:
+def require_api_key(settings: ServiceSettings, provided: str | None) -> ApiKey:
+    """The record of the caller's key (401 when missing or unknown)."""
     if not provided:
         raise Unauthorized("missing X-API-Key header")
-    if not check_key(provided, settings.api_keys):
+    key = find_key(provided, settings.api_keys)
+    if key is None:
         raise Unauthorized("invalid API key")
-    return provided
+    return key
 
 
 def require_admin_key(settings: ServiceSettings, provided: str | None) -> None:

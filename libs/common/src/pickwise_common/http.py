@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
+from pickwise_common.admission import OVERLOADED
 from pickwise_common.breaker import BreakerState, CircuitBreaker, RetryPolicy
 from pickwise_common.errors import CircuitOpen, DependencyUnavailable, NotFound, PickwiseError
-from pickwise_common.metrics import BREAKER_STATE, DOWNSTREAM_LATENCY, DOWNSTREAM_RETRIES
+from pickwise_common.metrics import BREAKER_STATE, DOWNSTREAM_LATENCY, DOWNSTREAM_RETRIES, DOWNSTREAM_SATURATED
 from pickwise_common.telemetry import request_id_var
 
 
@@ -31,13 +32,16 @@ class ServiceClient:
 
     def __init__(self, *, caller: str, target: str, base_url: str, timeout_ms: int = 2000,
                  retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
-                 max_connections: int = 100, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 max_connections: int = 100, max_in_flight: int | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.caller = caller
         self.target = target
         self.timeout_ms = timeout_ms
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker(name=target)
         self.breaker.on_state_change = self._publish_state
+        # bounded in-flight calls to this downstream: a call waits for a slot within its own budget
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
         self._publish_state(target, BreakerState.CLOSED)
         self._client = httpx.AsyncClient(
             base_url=base_url, transport=transport,
@@ -60,6 +64,24 @@ class ServiceClient:
         ``json=`` for large payloads); it is sent with ``Content-Type: application/json``."""
         budget_s = (timeout_ms if timeout_ms is not None else self.timeout_ms) / 1000.0
         deadline = time.monotonic() + budget_s
+        if self._slots is None:
+            return await self._request(method, path, deadline, json=json, params=params, headers=headers,
+                                       idempotent=idempotent, content=content)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            DOWNSTREAM_SATURATED.labels(self.caller, self.target).inc()
+            raise DependencyUnavailable(f"{self.target} saturated: no free call slot within the budget",
+                                        dependency=self.target) from None
+        try:
+            return await self._request(method, path, deadline, json=json, params=params, headers=headers,
+                                       idempotent=idempotent, content=content)
+        finally:
+            self._slots.release()
+
+    async def _request(self, method: str, path: str, deadline: float, *, json: Any, params: dict[str, Any] | None,
+                       headers: dict[str, str] | None, idempotent: bool | None,
+                       content: bytes | None) -> httpx.Response:
         send_headers = dict(headers or {})
         if content is not None:
             send_headers.setdefault("Content-Type", "application/json")
@@ -89,6 +111,12 @@ class ServiceClient:
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 elapsed = time.perf_counter() - start
+                if _overloaded(response):
+                    # shed fast by the downstream's admission control: it is alive and answering, so no
+                    # breaker failure, and no retry that would add to its load
+                    self.breaker.record_success()
+                    DOWNSTREAM_LATENCY.labels(self.caller, self.target, "overloaded").observe(elapsed)
+                    raise DependencyUnavailable(f"{self.target} overloaded (fast 503)", dependency=self.target)
                 if response.status_code >= 500:
                     self.breaker.record_failure()
                     DOWNSTREAM_LATENCY.labels(self.caller, self.target, "error").observe(elapsed)
@@ -120,6 +148,13 @@ class ServiceClient:
 
     async def post_json(self, path: str, body: Any, **kwargs: Any) -> Any:
         return (await self.request("POST", path, json=body, **kwargs)).json()
+
+
+def _overloaded(response: httpx.Response) -> bool:
+    if response.status_code != 503:
+        return False
+    body = _json_or_text(response)
+    return isinstance(body, dict) and isinstance(body.get("error"), dict) and body["error"].get("code") == OVERLOADED
 
 
 def _json_or_text(response: httpx.Response) -> Any:

@@ -32,6 +32,10 @@ BREAKER_STATE = Gauge(
 DOWNSTREAM_RETRIES = Counter(
     "pickwise_downstream_retries_total", "Retried calls to internal services", ["service", "target"])
 
+DOWNSTREAM_SATURATED = Counter(
+    "pickwise_downstream_saturated_total", "Calls given up waiting for an in-flight slot to a downstream",
+    ["service", "target"])
+
 DEGRADATIONS = Counter(
     "pickwise_degradations_total", "Responses served degraded, by reason", ["service", "reason"])
 

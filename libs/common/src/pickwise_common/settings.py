@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pickwise_common.api_keys import ApiKey, parse_api_keys
+
 ENV_PREFIX = "PICKWISE_"
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -32,7 +34,9 @@ class ServiceSettings(PickwiseSettings):
     service_name: str = "pickwise"
     host: str = "127.0.0.1"
     port: int = 8000
-    environment: str = "local"
+    # "local" only where the launcher (make run, the test stack) sets it: plain API keys and the web
+    # page's embedded key are accepted there alone
+    environment: str = "production"
     log_level: str = "INFO"
     log_json: bool = True
     # Tracing: "none" keeps spans in-process (trace ids still flow), "otlp" exports to otlp_endpoint,
@@ -40,18 +44,23 @@ class ServiceSettings(PickwiseSettings):
     otel_exporter: Literal["none", "otlp", "console", "file"] = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318"
     otel_file_path: Path = Path(".pickwise/traces.jsonl")
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # JSON key records with sha256 digests, or plain keys in a local environment (pickwise_common.api_keys)
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
     admin_key: SecretStr | None = None
     max_body_bytes: int = 256 * 1024
     shutdown_grace_s: float = 10.0
     readiness_timeout_ms: int = 500
+    # Admission control of /v1/ (pickwise_common.admission, decision 0755); 0 = unbounded. A request past
+    # max_in_flight waits at most admission_queue_timeout_ms, and is refused (503) when admission_queue_max
+    # already wait.
+    admission_max_in_flight: int = Field(default=0, ge=0)
+    admission_queue_max: int = Field(default=32, ge=0)
+    admission_queue_timeout_ms: int = Field(default=300, ge=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
-        return value
+    def _parse_keys(cls, value: object) -> object:
+        return parse_api_keys(value)
 
 
 class KafkaSettings(PickwiseSettings):
@@ -120,6 +129,8 @@ class DownstreamSettings(PickwiseSettings):
     http_timeout_ms: int = 2000
     http_retries: int = 2
     http_max_connections: int = 100
+    # calls in flight to one downstream; a call waits for a slot within its own time budget
+    http_max_in_flight: int = Field(default=32, ge=1)
 
 
 class ModelSettings(PickwiseSettings):

@@ -139,8 +139,8 @@ def test_api_key_check_accepts_configured_keys_only() -> None:
     from pickwise_common.errors import Unauthorized
 
     settings = ServiceSettings(api_keys="k1, k2")
-    assert settings.api_keys == ["k1", "k2"]
-    assert require_api_key(settings, "k2") == "k2"
+    assert [k.id for k in settings.api_keys] == ["local-1", "local-2"]
+    assert require_api_key(settings, "k2").id == "local-2"
     with pytest.raises(Unauthorized, match="missing"):
         require_api_key(settings, None)
     with pytest.raises(Unauthorized, match="invalid"):

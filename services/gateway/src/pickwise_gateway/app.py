@@ -14,11 +14,12 @@ from pickwise_common import resources
 from pickwise_common.app import service_app
 from pickwise_common.kafka import ALL_TOPICS
 from pickwise_gateway import api, events_api, feed, web
-from pickwise_gateway.auth import ApiKeyMiddleware
+from pickwise_gateway.auth import PublicApiMiddleware
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.known_items import KnownItems
-from pickwise_gateway.rate_limit import TokenBucketLimiter
+from pickwise_gateway.rate_limit import RateLimits
 from pickwise_gateway.recommendation import Recommender
+from pickwise_gateway.security_headers import SecurityHeadersMiddleware
 from pickwise_gateway.session_events import SessionEventPublisher
 
 
@@ -32,6 +33,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app, settings, caller="gateway", targets=("retriever", "reranker", "generator", "session")))
         # Redis only serves the popularity fallback: optional for readiness
         redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
+        if settings.rate_limit_redis:
+            app.state.rate_limits.use_redis(redis.connection_pool)
         app.state.recommender = Recommender(settings, clients, redis)
         app.state.known_items = KnownItems(redis)
         publisher = app.state.session_events = SessionEventPublisher(producer)
@@ -40,7 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _openapi_with_api_key(app: FastAPI) -> dict[str, Any]:
-    """Declare the X-API-Key scheme on every /v1 operation (the check itself is ApiKeyMiddleware)."""
+    """Declare the X-API-Key scheme on every /v1 operation (the check itself is PublicApiMiddleware)."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schema.setdefault("components", {})["securitySchemes"] = {
@@ -55,13 +58,17 @@ def _openapi_with_api_key(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    app = service_app("gateway", settings, lifespan=lifespan,
+    # the events endpoints are cheap and have the broker's back-pressure: admission control leaves them be
+    app = service_app("gateway", settings, lifespan=lifespan, admission_exempt=("/v1/events",),
                       description="Public REST API of Pickwise: recommendations, search, catalog reads, events. "
                                   "Every `/v1/*` call needs an `X-API-Key` header.")
-    limiter = TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    # innermost (after request ids, metrics and tracing), so a rejected call still carries its request id
-    app.user_middleware.append(Middleware(ApiKeyMiddleware, api_keys=settings.api_keys, limiter=limiter))
-    app.state.rate_limiter = limiter
+    limits = app.state.rate_limits = RateLimits(settings)
+    # innermost (after request ids, metrics, tracing and admission), so a rejected call still carries its
+    # request id
+    app.user_middleware.append(Middleware(PublicApiMiddleware, api_keys=settings.api_keys, limits=limits,
+                                          trusted_proxies=settings.trusted_proxies))
+    # outermost: every response, errors included, carries the security headers
+    app.add_middleware(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies)
     app.include_router(api.router)
     app.include_router(events_api.router)
     app.include_router(feed.router)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
+from pickwise_common.api_keys import plain_keys_outside_local
 from pickwise_common.settings import DownstreamSettings, KafkaSettings, RedisSettings, ServiceSettings
 
 Fusion = Literal["weighted", "rrf"]
@@ -14,9 +16,23 @@ Fusion = Literal["weighted", "rrf"]
 class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisSettings):
     service_name: str = "gateway"
     port: int = 8000
-    # per API key; a storefront backend usually sends every shopper's request with one key
+    # Rate limits (moving windows shared through Redis, in-process while Redis is down; decision 0753).
+    # Per API key id: a storefront backend usually sends every shopper's request with one key.
     rate_limit_per_minute: int = Field(default=6000, ge=1)
-    rate_limit_burst: int | None = Field(default=None, ge=1, description="bucket size; default = per-minute rate")
+    rate_limit_burst: int | None = Field(default=None, ge=1, description="most requests of one key in a second")
+    # per shopper: the request's user_id when it names one, else the client IP
+    rate_limit_per_client_per_minute: int = Field(default=1200, ge=1)
+    # requests without a valid key, per client IP (401s are limited too)
+    rate_limit_unauthenticated_per_minute: int = Field(default=60, ge=1)
+    rate_limit_redis: bool = True
+    rate_limit_redis_retry_s: float = Field(default=5.0, ge=0, description="in-process limits this long after "
+                                                                           "a Redis error")
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed ("*" = any); empty: none
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # admission control of /v1/ except the events endpoints (decision 0755)
+    admission_max_in_flight: int = Field(default=48, ge=0)
+    admission_queue_max: int = Field(default=48, ge=0)
+    admission_queue_timeout_ms: int = Field(default=500, ge=0)
     ab_split: float = Field(default=0.5, ge=0, le=1, description="share of users in variant B")
     # what the variants change (DESIGN §3 fusion): A = weighted min-max fusion, B = reciprocal rank fusion
     ab_a_fusion: Fusion = "weighted"
@@ -35,8 +51,23 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     retrieval_cache_size: int = Field(default=2048, ge=0)
     popularity_cache_ttl_s: float = Field(default=5.0, ge=0)
     retrieve_candidates: int = Field(default=50, ge=1, le=500, description="candidates asked of the retriever")
-    # None: embed the first API key in the web page only when PICKWISE_ENVIRONMENT=local
-    web_embed_key: bool | None = None
+    # the web page embeds the first plain API key only when PICKWISE_ENVIRONMENT=local (and this is not off)
+    web_embed_key: bool = True
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_plain_keys_outside_local(self) -> GatewaySettings:
+        plain = plain_keys_outside_local(self.api_keys, self.environment)
+        if plain:
+            raise ValueError(f"PICKWISE_API_KEYS holds plain keys ({', '.join(plain)}) while PICKWISE_ENVIRONMENT="
+                             f"{self.environment!r}: give sha256 records (`pickwise keys hash <key>`)")
+        return self
 
     def embed_key(self) -> bool:
-        return self.environment == "local" if self.web_embed_key is None else self.web_embed_key
+        return self.environment == "local" and self.web_embed_key

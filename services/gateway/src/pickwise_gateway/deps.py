@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
-from pickwise_common.app import require_api_key
 from pickwise_common.http import ServiceClient
 from pickwise_common.kafka import JsonProducer
 from pickwise_gateway.config import GatewaySettings
@@ -17,14 +16,6 @@ from pickwise_gateway.session_events import SessionEventPublisher
 
 async def get_settings(request: Request) -> GatewaySettings:
     return request.app.state.settings
-
-
-async def api_key(request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> str:
-    """The caller's API key, checked against ``PICKWISE_API_KEYS`` (401 when missing or unknown).
-
-    Every ``/v1/*`` route is already behind ApiKeyMiddleware (auth.py); this dependency documents the
-    header on a route and hands the key to it."""
-    return require_api_key(request.app.state.settings, x_api_key)
 
 
 async def get_producer(request: Request) -> JsonProducer:
@@ -52,7 +43,6 @@ async def get_retriever(request: Request) -> ServiceClient:
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
-ApiKeyDep = Annotated[str, Depends(api_key)]
 ProducerDep = Annotated[JsonProducer, Depends(get_producer)]
 KnownItemsDep = Annotated[KnownItems, Depends(get_known_items)]
 ClientsDep = Annotated[dict[str, ServiceClient], Depends(get_clients)]

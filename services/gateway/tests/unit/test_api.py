@@ -25,7 +25,7 @@ class RecordingProducer:
 
 
 def build(fakes, **overrides):
-    settings = GatewaySettings(api_keys=KEY, **overrides)
+    settings = GatewaySettings(api_keys=KEY, environment="local", **overrides)
     app = create_app(settings)
     clients = fakes.clients()
     app.state.clients = clients

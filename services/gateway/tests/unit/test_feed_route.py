@@ -16,7 +16,7 @@ KEY = "feed-key"
 
 
 def _feed_client(fakes) -> httpx.AsyncClient:
-    app = create_app(GatewaySettings(api_keys=KEY))
+    app = create_app(GatewaySettings(api_keys=KEY, environment="local"))
     app.state.clients = fakes.clients()
     app.state.redis = None
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",

@@ -1,9 +1,11 @@
 """``pickwise`` command: ``pickwise run`` starts the whole local stack in the foreground and stops it all
-on Ctrl-C / SIGTERM; ``pickwise infra`` starts only the embedded infrastructure."""
+on Ctrl-C / SIGTERM; ``pickwise infra`` starts only the embedded infrastructure; ``pickwise keys hash <key>``
+prints the record of an API key for ``PICKWISE_API_KEYS``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -12,6 +14,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from pickwise_common.api_keys import ApiKey, digest
 from pickwise_common.launcher.infra import InfraConfig, start_infra
 from pickwise_common.launcher.processes import StartupError
 from pickwise_common.launcher.stack import DEFAULT_API_KEY, SERVICES, StackConfig, start_stack
@@ -39,7 +42,20 @@ def _parser() -> argparse.ArgumentParser:
                          dest=f"port_{spec.name.replace('-', '_')}")
     run.add_argument("--no-catalog", action="store_true", help="skip the catalog ingest step")
     sub.add_parser("infra", help="only the embedded broker, Redis, Postgres and Milvus Lite (foreground)")
+    keys = sub.add_parser("keys", help="API key records for PICKWISE_API_KEYS").add_subparsers(
+        dest="keys_command", required=True)
+    hashed = keys.add_parser("hash", help="print the JSON record of a key (its sha256, never the key)")
+    hashed.add_argument("key")
+    hashed.add_argument("--id", default="web", help="the id logs and metrics show for this key")
+    hashed.add_argument("--scopes", default="read,events", help="comma-separated: read, events, admin")
+    hashed.add_argument("--catalogs", default="*", help="comma-separated catalog names; * = all")
     return parser
+
+
+def _key_record(args: argparse.Namespace) -> str:
+    key = ApiKey(id=args.id, sha256=digest(args.key), scopes=tuple(s for s in args.scopes.split(",") if s),
+                 catalogs=tuple(c for c in args.catalogs.split(",") if c))
+    return json.dumps(key.record())
 
 
 def _wait_for_signal() -> None:
@@ -61,6 +77,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s pickwise %(message)s", datefmt="%H:%M:%S")
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        print(_key_record(args))
+        return 0
     infra_cfg = InfraConfig(args.data_dir, broker_port=args.broker_port, redis_port=args.redis_port,
                             postgres_port=args.postgres_port, milvus_port=args.milvus_port)
     # SIGTERM during start-up must still stop what was started
@@ -95,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_urls(config: StackConfig) -> None:
-    key = os.environ.get("PICKWISE_API_KEYS", DEFAULT_API_KEY).split(",")[0]
+    configured = os.environ.get("PICKWISE_API_KEYS", DEFAULT_API_KEY)
+    # JSON records hold digests only: there is no key to show
+    key = "(from PICKWISE_API_KEYS)" if configured.lstrip().startswith("[") else configured.split(",")[0]
     infra = config.infra_config()
     print("\nPickwise is running.\n")
     print(f"  Web page      {config.url('gateway')}/")

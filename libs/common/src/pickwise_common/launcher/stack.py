@@ -77,6 +77,8 @@ class StackConfig:
         """The caller's environment passed through, plus where everything is."""
         env = dict(os.environ) | {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         env.setdefault("PICKWISE_API_KEYS", DEFAULT_API_KEY)
+        # a local stack: plain API keys are accepted and the web page embeds one (decision 0751)
+        env.setdefault("PICKWISE_ENVIRONMENT", "local")
         env |= self.infra_config().env()
         for spec in SERVICES:
             env[f"PICKWISE_{spec.name.upper().replace('-', '_')}_URL"] = self.url(spec.name)
