@@ -23,6 +23,8 @@ COMMAND_MODULES: list[str] = [
     "bench",
     "train_ranker",
     "bench_click",
+    "replay_dlq",
+    "noisy_queries",
 ]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Indel
 
 # alias (lower case, as typed) → canonical catalog brand
 BRAND_ALIASES: dict[str, str] = {
@@ -166,22 +166,42 @@ def fuzzy_word(word: str, choices: Iterable[str] | None = None) -> str | None:
     if limit == 0:
         return None
     pool = vocabulary_words() if choices is None else choices
-    best: str | None = None
-    best_distance = limit + 1
-    tie = False
+    scored: list[tuple[int, float, str]] = []
     for candidate in pool:
         if abs(len(candidate) - len(token)) > limit or len(candidate) < MIN_FUZZY_LEN:
             continue
         if len(token) < 5 and candidate[0] != token[0]:
             continue
         distance = DamerauLevenshtein.distance(token, candidate, score_cutoff=limit)
-        if distance > limit:
-            continue
-        if distance < best_distance:
-            best, best_distance, tie = candidate, distance, False
-        elif distance == best_distance and candidate != best:
-            tie = True
-    return None if tie else best
+        if distance <= limit:
+            scored.append((distance, _typing_cost(token, candidate), candidate))
+    if not scored:
+        return None
+    scored.sort()
+    if len(scored) > 1 and scored[0][:2] == scored[1][:2]:
+        return None  # equally near two words: ambiguous, keep as typed
+    return scored[0][2]
+
+
+_QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEY_AT = {ch: (r, c) for r, row in enumerate(_QWERTY_ROWS) for c, ch in enumerate(row)}
+
+
+def _neighbour_keys(a: str, b: str) -> bool:
+    if a not in _KEY_AT or b not in _KEY_AT:
+        return False
+    (ra, ca), (rb, cb) = _KEY_AT[a], _KEY_AT[b]
+    return abs(ra - rb) <= 1 and abs(ca - cb) <= 1
+
+
+def _typing_cost(token: str, candidate: str) -> float:
+    """Tie-break between candidates at the same edit distance: a dropped, doubled or swapped letter costs 1, a
+    neighbouring key 1, any other substituted letter 2 (the insert/delete distance)."""
+    if len(token) == len(candidate):
+        diffs = [(a, b) for a, b in zip(token, candidate, strict=True) if a != b]
+        if len(diffs) == 1 and _neighbour_keys(*diffs[0]):
+            return 1.0
+    return float(Indel.distance(token, candidate))
 
 
 def correct_words(text: str) -> tuple[str, list[Correction]]:
