@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -65,6 +66,15 @@ class Dependency:
     required: bool = True
 
 
+def failure_reason(exc: BaseException) -> str:
+    """A short code for a failed readiness check: ``timeout``, ``unreachable`` or ``error``."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError) or "connect" in type(exc).__name__.lower():
+        return "unreachable"
+    return "error"
+
+
 class Readiness:
     def __init__(self, service: str, timeout_ms: int) -> None:
         self.service = service
@@ -80,7 +90,9 @@ class Readiness:
             detail = await asyncio.wait_for(dep.check(), self.timeout_s)
         except Exception as exc:  # a failing dependency is the answer, not an error of ours
             DEPENDENCY_UP.labels(self.service, dep.name).set(0)
-            return {"ok": False, "required": dep.required, "error": f"{type(exc).__name__}: {exc}"[:300],
+            # the exception text names internal hosts and ports: it goes to the log, the answer gets a code
+            log.warning("readiness check %s failed: %s: %s", dep.name, type(exc).__name__, exc)
+            return {"ok": False, "required": dep.required, "reason": failure_reason(exc),
                     "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
         DEPENDENCY_UP.labels(self.service, dep.name).set(1)
         result: dict[str, Any] = {"ok": True, "required": dep.required,
@@ -138,6 +150,17 @@ def _install_error_handlers(app: FastAPI) -> None:
                             headers=getattr(exc, "headers", None))
 
 
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:/=+-]{1,128}")
+
+
+def valid_request_id(value: str | None) -> str | None:
+    """A client's X-Request-ID when it is short and plain (it reaches logs and headers); None otherwise,
+    and the request gets a fresh id."""
+    if value and REQUEST_ID_PATTERN.fullmatch(value):
+        return value
+    return None
+
+
 class RequestContextMiddleware:
     """Request ids, body-size limit, RED metrics by route template and status. Pure ASGI (no
     BaseHTTPMiddleware) so streaming responses and cancellation behave."""
@@ -152,8 +175,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(request_id[:128])
+        request_id = valid_request_id(headers.get("x-request-id")) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
         method = scope["method"]
         status: dict[str, Any] = {"code": 500, "started": False}
         start = time.perf_counter()

@@ -64,7 +64,7 @@ async def test_readyz_is_503_when_a_required_dependency_fails() -> None:
     assert response.status_code == 503
     assert body["status"] == "not_ready"
     assert body["checks"]["milvus"]["ok"] is True and body["checks"]["milvus"]["collections"] == 1
-    assert body["checks"]["postgres"]["ok"] is False and "refused" in body["checks"]["postgres"]["error"]
+    assert body["checks"]["postgres"]["ok"] is False and body["checks"]["postgres"]["reason"] == "unreachable"
 
 
 async def test_readyz_is_200_degraded_when_only_an_optional_dependency_fails() -> None:
@@ -145,3 +145,31 @@ def test_api_key_check_accepts_configured_keys_only() -> None:
         require_api_key(settings, None)
     with pytest.raises(Unauthorized, match="invalid"):
         require_api_key(settings, "nope")
+
+
+async def test_readyz_names_a_reason_code_never_the_exception_text() -> None:
+    app = make_app()
+
+    async def down() -> None:
+        raise ConnectionError("Error 111 connecting to redis-master.pickwise.svc.cluster.local:6379")
+
+    app.state.readiness.add("redis", down)
+    async with client(app) as c:
+        response = await c.get("/readyz")
+    assert response.json()["checks"]["redis"]["reason"] == "unreachable"
+    assert "cluster.local" not in response.text and "6379" not in response.text
+
+
+@pytest.mark.parametrize("sent", ["x" * 129, "id with spaces", "bad\u202eid", "<script>"],
+                         ids=["too-long", "spaces", "bidi", "markup"])
+async def test_unusable_request_id_is_replaced_by_a_fresh_one(sent: str) -> None:
+    async with client(make_app()) as c:
+        response = await c.get("/healthz", headers={"X-Request-ID": sent.encode("utf-8")})
+    echoed = response.headers["x-request-id"]
+    assert echoed != sent and len(echoed) == 32
+
+
+async def test_plain_request_id_is_kept() -> None:
+    async with client(make_app()) as c:
+        response = await c.get("/healthz", headers={"X-Request-ID": "shop-7f3a:42"})
+    assert response.headers["x-request-id"] == "shop-7f3a:42"

@@ -143,3 +143,20 @@ async def test_downstream_4xx_never_opens_the_breaker_nor_is_retried() -> None:
             await client.post_json("/retrieve", {}, idempotent=True)
     assert breaker.state is BreakerState.CLOSED
     assert len(calls) == 20, "a 4xx is an answer, never retried"
+
+
+async def test_calls_past_the_in_flight_bound_wait_within_their_budget_then_give_up() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json={})
+
+    client = client_with(handler, retry=RetryPolicy(max_attempts=1), max_in_flight=1)
+    held = asyncio.create_task(client.get_json("/slow", timeout_ms=60_000))
+    await asyncio.sleep(0.01)
+    with pytest.raises(DependencyUnavailable, match="saturated"):
+        await client.get_json("/x", timeout_ms=20)
+    release.set()
+    assert await held == {}
+    assert client.breaker.state is BreakerState.CLOSED

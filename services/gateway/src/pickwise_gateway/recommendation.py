@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from pickwise_common import admission
 from pickwise_common.constraints import canonical_filters
 from pickwise_common.errors import DependencyUnavailable, InvalidInput, NotFound
 from pickwise_common.http import DownstreamError, ServiceClient
@@ -135,7 +136,8 @@ class Recommender:
         # explicit filters read like parsed ones ('samsung' → Samsung), or a 422 naming the value: bad input
         # never reaches the retriever (where it could only fail) nor the popularity fallback
         request = request.model_copy(update={"filters": canonical_filters(request.filters)})
-        budget = Budget(self.settings.total_budget_ms)
+        # the time this request waited for admission is part of its budget (decision 0755)
+        budget = Budget(self.settings.total_budget_ms - admission.queued_ms())
         started = time.perf_counter()
         outcome = Outcome(items=[], parsed=ParsedQuery(**(request.filters or Constraints()).model_dump()),
                           answer=None)
