@@ -26,7 +26,7 @@ KEY = "events-test-key"
 
 
 async def _client(bootstrap: str, infra: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = GatewaySettings(kafka_bootstrap=bootstrap, redis_url=infra.config.redis_url, api_keys=[KEY], environment="local",
+    settings = GatewaySettings(kafka_bootstrap=bootstrap, redis_url=infra.config.redis_url, api_keys=[KEY],
                                environment="local", log_json=False, rate_limit_per_minute=100_000,
                                kafka_delivery_timeout_ms=1000, kafka_request_timeout_ms=1000)
     app = create_app(settings)
