@@ -42,8 +42,9 @@ def popularity_hour_key(at: datetime) -> str:
 POPULARITY_ALL_KEY = "pop:all"
 
 
-def seen_key(event_id: str) -> str:
-    return f"seen:{event_id}"
+def user_seen_key(user_id: str, event_id: str) -> str:
+    """De-duplication mark of an event, in its user's slot: the feature script touches one slot only."""
+    return f"u:{{{user_id}}}:seen:{event_id}"
 
 
 def session_key(session_id: str) -> str:

@@ -23,5 +23,12 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     user_features_ttl_s: int = 30 * 24 * 3600
     clicks_cap: int = CLICKS_CAP
     affinity_half_life_h: float = AFFINITY_HALF_LIFE_H
+    popularity_max_items: int = Field(default=100_000, ge=1,
+                                      description="pop:all and each hourly bucket keep this many top items")
+    # a store (Redis, Postgres) down: the partitions pause and the batch is tried again after this back-off,
+    # doubling up to the max, instead of climbing the retry ladder into the DLQ (decision 0763)
+    store_backoff_initial_ms: int = Field(default=500, ge=1)
+    store_backoff_max_ms: int = Field(default=30_000, ge=1)
+    store_probe_timeout_ms: int = Field(default=1000, ge=1)
     session_cache_ttl_s: int = 1800
     session_cache_turns: int = 20

@@ -14,14 +14,26 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.kafka import create_admin, create_consumer, ensure_topics
 from pickwise_common.settings import KafkaSettings
-from pickwise_event_consumer.metrics import CONSUMER_LAG
+from pickwise_event_consumer.metrics import CONSUMER_LAG, STORE_PAUSES
 from pickwise_event_consumer.retry_policy import due_ms_of
 
 log = logging.getLogger("pickwise.event_consumer")
 
 Handler = Callable[[Sequence[ConsumerRecord]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class StoreBackoff:
+    """How long a loop waits, paused, before trying a batch again while a store is down (doubling)."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+    def next(self, current_s: float) -> float:
+        return self.initial_s if current_s <= 0 else min(self.max_s, current_s * 2)
 
 
 @dataclass
@@ -31,6 +43,8 @@ class LoopState:
     records: int = 0
     errors: int = 0
     restarts: int = 0
+    store_pauses: int = 0
+    paused_for_store: bool = False
     last_error: str = ""
     lag: dict[str, int] = field(default_factory=dict)
 
@@ -38,11 +52,13 @@ class LoopState:
 class ConsumerLoop:
     """One consumer group member. Commits a batch's offsets only after ``handler`` returned for it; when
     the handler raises, it seeks back to the batch start and tries again after a pause (effects are
-    idempotent, so a replay is harmless)."""
+    idempotent, so a replay is harmless). When the handler reports a store down (DependencyUnavailable),
+    the member pauses its partitions and backs off, doubling, until the batch goes through: the events
+    wait in the broker instead of climbing the retry ladder into the DLQ."""
 
     def __init__(self, name: str, settings: KafkaSettings, topics: Sequence[str], *, group_id: str,
                  handler: Handler, batch_max: int = 500, poll_ms: int = 100, wait_due: bool = False,
-                 **overrides: Any) -> None:
+                 backoff: StoreBackoff | None = None, **overrides: Any) -> None:
         self.name = name
         self.settings = settings
         self.topics = list(topics)
@@ -53,6 +69,8 @@ class ConsumerLoop:
         self.wait_due = wait_due
         self.overrides = overrides
         self.state = LoopState()
+        self.backoff = backoff or StoreBackoff()
+        self._backoff_s = 0.0
         self._stop = asyncio.Event()
         self._restart = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -119,6 +137,12 @@ class ConsumerLoop:
                     return  # stopping: the batch was not processed, nothing is committed
                 try:
                     await self.handler(records)
+                except DependencyUnavailable as exc:  # a store is down: not the messages' fault
+                    self._note_error(f"store down: {exc.message}")
+                    for tp, part in batch.items():
+                        consumer.seek(tp, part[0].offset)
+                    await self._pause_while_store_down(consumer)
+                    continue
                 except Exception as exc:  # could not apply nor route: replay the batch later
                     self._note_error(f"handler: {exc!r}")
                     for tp, part in batch.items():
@@ -126,9 +150,30 @@ class ConsumerLoop:
                     await self._sleep(1.0)
                     continue
                 await consumer.commit({tp: part[-1].offset + 1 for tp, part in batch.items()})
+                self._backoff_s = 0.0
                 self.state.batches += 1
                 self.state.records += len(records)
             await self._update_lag(consumer)
+
+    async def _pause_while_store_down(self, consumer: AIOKafkaConsumer) -> None:
+        """Pause every assigned partition for the back-off, polling meanwhile (a paused member still polls,
+        so it stays within max.poll.interval and keeps its partitions), then resume to try the batch again."""
+        self._backoff_s = self.backoff.next(self._backoff_s)
+        self.state.store_pauses += 1
+        self.state.paused_for_store = True
+        STORE_PAUSES.labels(self.group_id).inc()
+        partitions = list(consumer.assignment())
+        consumer.pause(*partitions)
+        try:
+            deadline = time.monotonic() + self._backoff_s
+            while not self._stop.is_set() and not self._restart.is_set():
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    break
+                await consumer.getmany(timeout_ms=int(min(left_s, 0.5) * 1000))  # paused: returns nothing
+        finally:
+            consumer.resume(*[tp for tp in partitions if tp in consumer.assignment()])
+            self.state.paused_for_store = False
 
     async def _wait_until_due(self, records: Sequence[ConsumerRecord]) -> bool:
         """Retry topics: hold the batch until its latest due time (stages delay by fixed amounts, so the

@@ -1,21 +1,27 @@
-"""The Redis side of an interaction: one Lua script per event that de-duplicates (``SET NX seen:<id>``)
-and applies the feature update of ``pickwise_common.features`` atomically, so a redelivered event is a
-no-op even when the Postgres insert had already happened before a crash."""
+"""The Redis side of an interaction: one Lua script per event that de-duplicates (``SET NX`` of the
+event's mark) and applies the user's feature update of ``pickwise_common.features`` atomically, so a
+redelivered event is a no-op even when the Postgres insert had already happened before a crash.
+
+The script touches the user's keys only (``u:{uid}:…``, one hash slot), so it runs on Redis Cluster; the
+item's brand and category are read before it, and the global popularity (``pop:h:<hour>``, ``pop:all``,
+other slots) is updated after it, for the events it applied, with plain single-key commands (decision 0765)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from pickwise_common import redis as keys
 from pickwise_common.schemas import EVENT_WEIGHTS, EventType, InteractionEvent
 
-# KEYS: 1 seen, 2 clicks, 3 affinity, 4 pop hour bucket, 5 pop all-time, 6 item metadata hash
-# ARGV: 1 item_id, 2 weight, 3 now_s, 4 half_life_s, 5 clicks_cap, 6 seen_ttl_s, 7 pop_hour_ttl_s,
-#       8 push to the click list ('1'/'0'), 9 user keys' ttl_s
+# KEYS: 1 the event's seen mark, 2 clicks, 3 affinity (all in the user's slot)
+# ARGV: 1 item_id, 2 weight, 3 now_s, 4 half_life_s, 5 clicks_cap, 6 seen_ttl_s, 7 push to the click list
+#       ('1'/'0'), 8 user keys' ttl_s, 9 item brand, 10 item category ('' when unknown)
 # Returns 1 when applied, 0 when the event had been applied before.
 APPLY_EVENT_LUA = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[6])) then
@@ -25,38 +31,31 @@ local item = ARGV[1]
 local weight = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local half_life = tonumber(ARGV[4])
-local user_ttl = tonumber(ARGV[9])
-if ARGV[8] == '1' then
+local user_ttl = tonumber(ARGV[8])
+if ARGV[7] == '1' then
   redis.call('LREM', KEYS[2], 0, item)
   redis.call('LPUSH', KEYS[2], item)
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
   redis.call('EXPIRE', KEYS[2], user_ttl)
 end
-local meta = redis.call('HMGET', KEYS[6], 'brand', 'category')
 local dims = {'brand', 'category'}
 local touched = false
 for i = 1, 2 do
-  local value = meta[i]
-  if value then
-    value = string.lower(string.match(value, '^%s*(.-)%s*$'))
-    if value ~= '' then
-      local field = dims[i] .. ':' .. value
-      local old = tonumber(redis.call('HGET', KEYS[3], field) or '0') or 0
-      local stamp = tonumber(redis.call('HGET', KEYS[3], field .. ':t') or ARGV[3]) or now
-      local age = now - stamp
-      if age < 0 then age = 0 end
-      local score = old * math.pow(0.5, age / half_life) + weight
-      redis.call('HSET', KEYS[3], field, string.format('%.10g', score), field .. ':t', ARGV[3])
-      touched = true
-    end
+  local value = string.lower(string.match(ARGV[8 + i], '^%s*(.-)%s*$'))
+  if value ~= '' then
+    local field = dims[i] .. ':' .. value
+    local old = tonumber(redis.call('HGET', KEYS[3], field) or '0') or 0
+    local stamp = tonumber(redis.call('HGET', KEYS[3], field .. ':t') or ARGV[3]) or now
+    local age = now - stamp
+    if age < 0 then age = 0 end
+    local score = old * math.pow(0.5, age / half_life) + weight
+    redis.call('HSET', KEYS[3], field, string.format('%.10g', score), field .. ':t', ARGV[3])
+    touched = true
   end
 end
 if touched then
   redis.call('EXPIRE', KEYS[3], user_ttl)
 end
-redis.call('ZINCRBY', KEYS[4], weight, item)
-redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))
-redis.call('ZINCRBY', KEYS[5], weight, item)
 return 1
 """
 
@@ -71,35 +70,83 @@ class FeatureParams:
     seen_ttl_s: int
     pop_hour_ttl_s: int
     user_ttl_s: int
+    # pop:all (and each hourly bucket) keeps this many top items: bounded whatever ids arrive
+    popularity_max_items: int = 100_000
 
 
-def script_call(event: InteractionEvent, params: FeatureParams, now_s: float) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of the script for one event (pure; the hour bucket follows the event's ts)."""
-    script_keys = [keys.seen_key(str(event.event_id)), keys.user_clicks_key(event.user_id),
-                   keys.user_affinity_key(event.user_id), keys.popularity_hour_key(event.ts),
-                   keys.POPULARITY_ALL_KEY, keys.item_key(event.item_id)]
+@dataclass(frozen=True)
+class ItemMeta:
+    brand: str = ""
+    category: str = ""
+
+
+def script_call(event: InteractionEvent, params: FeatureParams, now_s: float,
+                meta: ItemMeta | None = None) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of the script for one event (pure)."""
+    meta = meta or ItemMeta()
+    script_keys = [keys.user_seen_key(event.user_id, str(event.event_id)), keys.user_clicks_key(event.user_id),
+                   keys.user_affinity_key(event.user_id)]
     args = [event.item_id, repr(EVENT_WEIGHTS[event.type]), f"{now_s:.3f}", repr(params.half_life_h * 3600.0),
-            str(params.clicks_cap), str(params.seen_ttl_s), str(params.pop_hour_ttl_s),
-            "1" if event.type in CLICK_LIST_TYPES else "0", str(params.user_ttl_s)]
+            str(params.clicks_cap), str(params.seen_ttl_s), "1" if event.type in CLICK_LIST_TYPES else "0",
+            str(params.user_ttl_s), meta.brand, meta.category]
     return script_keys, args
 
 
 class FeatureWriter:
-    """Applies events to Redis with one script call each, pipelined per batch."""
+    """Applies events to Redis: the per-user script for each (pipelined on one Redis, concurrent calls on a
+    cluster, where a pipeline cannot carry scripts), then popularity for those applied now."""
 
-    def __init__(self, client: aioredis.Redis, params: FeatureParams) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, params: FeatureParams) -> None:
         self.client = client
         self.params = params
         self.script = client.register_script(APPLY_EVENT_LUA)
+        self.cluster = isinstance(client, RedisCluster)
+
+    async def _item_meta(self, item_ids: Sequence[str]) -> dict[str, ItemMeta]:
+        unique = list(dict.fromkeys(item_ids))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for item_id in unique:
+                pipe.hmget(keys.item_key(item_id), "brand", "category")
+            rows = await pipe.execute()
+        return {item_id: ItemMeta(brand or "", category or "") for item_id, (brand, category) in zip(unique, rows,
+                                                                                                   strict=True)}
+
+    async def _run_scripts(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[int]:
+        if self.cluster:
+            return list(await asyncio.gather(*(self.script(keys=k, args=a) for k, a in calls)))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for script_keys, args in calls:
+                await self.script(keys=script_keys, args=args, client=pipe)
+            return await pipe.execute()
+
+    async def _popularity(self, events: Sequence[InteractionEvent]) -> None:
+        """Hourly and all-time counts of the events applied now; each set trimmed to its top items."""
+        if not events:
+            return
+        buckets = set()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event in events:
+                weight = EVENT_WEIGHTS[event.type]
+                bucket = keys.popularity_hour_key(event.ts)
+                buckets.add(bucket)
+                pipe.zincrby(bucket, weight, event.item_id)
+                pipe.zincrby(keys.POPULARITY_ALL_KEY, weight, event.item_id)
+            for bucket in buckets:
+                pipe.expire(bucket, self.params.pop_hour_ttl_s)
+            for key in (*buckets, keys.POPULARITY_ALL_KEY):
+                # ranks ascend by score: drop everything below the top popularity_max_items
+                pipe.zremrangebyrank(key, 0, -(self.params.popularity_max_items + 1))
+            await pipe.execute()
 
     async def apply(self, events: Sequence[InteractionEvent], *, now_s: float | None = None) -> list[bool]:
         """True per event applied now, False for one applied before (a duplicate)."""
         if not events:
             return []
         now_s = time.time() if now_s is None else now_s
-        async with self.client.pipeline(transaction=False) as pipe:
-            for event in events:
-                script_keys, args = script_call(event, self.params, now_s)
-                await self.script(keys=script_keys, args=args, client=pipe)
-            results = await pipe.execute()
-        return [int(r) == 1 for r in results]
+        meta = await self._item_meta([e.item_id for e in events])
+        results = await self._run_scripts([script_call(e, self.params, now_s, meta[e.item_id]) for e in events])
+        applied = [int(r) == 1 for r in results]
+        # after the user script: a crash in between loses these increments (never doubles them), and the
+        # popularity can be rebuilt from the events table
+        await self._popularity([e for e, done in zip(events, applied, strict=True) if done])
+        return applied

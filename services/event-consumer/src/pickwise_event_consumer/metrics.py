@@ -17,3 +17,6 @@ EVENTS_DEAD_LETTERED = Counter(
 EVENT_APPLY_DELAY = Histogram(
     "pickwise_event_apply_delay_seconds", "From the event's ts to its effects being stored",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
+STORE_PAUSES = Counter(
+    "pickwise_consumer_store_pauses_total", "Times a consumer paused its partitions because a store was down",
+    ["group"])

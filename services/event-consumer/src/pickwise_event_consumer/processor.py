@@ -4,22 +4,23 @@ i.e. after both stores hold every record's effect (or the record sits on a retry
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace as otel_trace
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from pickwise_common import redis as keys
-from pickwise_common.errors import InvalidMessage
+from pickwise_common.errors import DependencyUnavailable, InvalidMessage
 from pickwise_common.kafka import (
     TOPIC_INTERACTIONS,
     TOPIC_SESSIONS,
@@ -92,10 +93,18 @@ def _delay_s(ts: datetime) -> float:
     return max(0.0, (datetime.now(UTC) - ts).total_seconds())
 
 
+# What a store that is down raises (connection refused or lost, timeouts); an error a message causes (bad
+# text for Postgres, a script error) is none of these, and only a failed probe tells the two cases apart.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, RedisError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError)
+
+
 class EventProcessor:
     def __init__(self, *, pool: asyncpg.Pool, redis: aioredis.Redis, producer: JsonProducer,
                  features: FeatureWriter, topics: Topics, session_cache_ttl_s: int,
-                 session_cache_turns: int) -> None:
+                 session_cache_turns: int, probe_timeout_s: float = 1.0) -> None:
+        self.probe_timeout_s = probe_timeout_s
         self.pool = pool
         self.redis = redis
         self.producer = producer
@@ -103,6 +112,29 @@ class EventProcessor:
         self.topics = topics
         self.session_cache_ttl_s = session_cache_ttl_s
         self.session_cache_turns = session_cache_turns
+
+    async def stores_down(self) -> list[str]:
+        """The stores that do not answer a trivial command within the probe timeout."""
+        down = []
+        try:
+            await asyncio.wait_for(self.redis.ping(), self.probe_timeout_s)
+        except STORE_ERRORS as exc:
+            log.warning("redis probe failed: %r", exc)
+            down.append("redis")
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), self.probe_timeout_s)
+        except (*STORE_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("postgres probe failed: %r", exc)
+            down.append("postgres")
+        return down
+
+    async def raise_if_store_down(self, cause: BaseException) -> None:
+        """DependencyUnavailable when a store is down: the batch waits (the consumer pauses and backs off)
+        rather than being routed one by one up the retry ladder into the DLQ."""
+        down = await self.stores_down()
+        if down:
+            raise DependencyUnavailable(f"{', '.join(down)} down ({type(cause).__name__}: {cause})",
+                                        dependency=down[0]) from cause
 
     def origin_of(self, record: ConsumerRecord) -> str:
         return header(record.headers, H_ORIGIN) or record.topic
@@ -152,12 +184,14 @@ class EventProcessor:
             return
         try:
             applied, stages = await self._apply_interactions([e for _, e in pairs])
-        except Exception as exc:  # a store failed for the batch: find the records that fail on their own
+        except Exception as exc:  # a store down, or a record it refuses: find the records that fail on their own
+            await self.raise_if_store_down(exc)
             log.warning("batch of %d interactions failed (%s); applying one by one", len(pairs), exc)
             for record, event in pairs:
                 try:
                     one, stages = await self._apply_interactions([event])
                 except Exception as one_exc:
+                    await self.raise_if_store_down(one_exc)
                     await self._retry(record, f"{type(one_exc).__name__}: {one_exc}", outcome)
                     continue
                 self._record_applied([(record, event)], one, stages, outcome)
@@ -206,12 +240,14 @@ class EventProcessor:
             return
         try:
             turns, stages = await self._apply_sessions([e for _, e in pairs])
-        except Exception as exc:
+        except Exception as exc:  # as for interactions: a store down pauses, a refused record is retried
+            await self.raise_if_store_down(exc)
             log.warning("batch of %d session turns failed (%s); applying one by one", len(pairs), exc)
             for record, event in pairs:
                 try:
                     one, stages = await self._apply_sessions([event])
                 except Exception as one_exc:
+                    await self.raise_if_store_down(one_exc)
                     await self._retry(record, f"{type(one_exc).__name__}: {one_exc}", outcome)
                     continue
                 self._record_turns([(record, event)], one, stages, outcome)
@@ -255,7 +291,3 @@ class EventProcessor:
         log.error("poison message from %s[%d]@%d dead-lettered: %s", record.topic, record.partition,
                   record.offset, reason)
 
-
-def describe(outcome: BatchOutcome) -> dict[str, Any]:
-    return {"applied": outcome.applied, "duplicates": outcome.duplicates, "retried": outcome.retried,
-            "dead_lettered": outcome.dead_lettered}

