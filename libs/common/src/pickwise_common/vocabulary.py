@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel
 
 # alias (lower case, as typed) → canonical catalog brand
@@ -141,6 +142,11 @@ def vocabulary_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def _fuzzy_pool() -> tuple[str, ...]:
+    return tuple(sorted(vocabulary_words()))
+
+
+@lru_cache(maxsize=1)
 def known_words() -> frozenset[str]:
     """Words taken as typed: the vocabulary, chat filler and common words."""
     return vocabulary_words() | FILLER_WORDS | COMMON_WORDS
@@ -165,16 +171,13 @@ def fuzzy_word(word: str, choices: Iterable[str] | None = None) -> str | None:
     limit = max_edits(len(token))
     if limit == 0:
         return None
-    pool = vocabulary_words() if choices is None else choices
+    pool = _fuzzy_pool() if choices is None else tuple(choices)
     scored: list[tuple[int, float, str]] = []
-    for candidate in pool:
-        if abs(len(candidate) - len(token)) > limit or len(candidate) < MIN_FUZZY_LEN:
+    for candidate, distance, _ in process.extract(token, pool, scorer=DamerauLevenshtein.distance,
+                                                   score_cutoff=limit, limit=None):
+        if len(candidate) < MIN_FUZZY_LEN or (len(token) < 5 and candidate[0] != token[0]):
             continue
-        if len(token) < 5 and candidate[0] != token[0]:
-            continue
-        distance = DamerauLevenshtein.distance(token, candidate, score_cutoff=limit)
-        if distance <= limit:
-            scored.append((distance, _typing_cost(token, candidate), candidate))
+        scored.append((int(distance), _typing_cost(token, candidate), candidate))
     if not scored:
         return None
     scored.sort()
