@@ -1,19 +1,31 @@
 """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) served entirely by the service: the UI bundles ship in the
 ``fastapi-offline`` package and are mounted at ``/docs/assets``, so the pages work with no network and
-reference no other host. The pages contain no inline script or style (a ``default-src 'self'`` policy
-allows Swagger UI; ReDoc injects its own ``<style>`` elements and needs ``style-src 'self' 'unsafe-inline'``)."""
+reference no other host. The pages contain no inline script or style (decision 0702 has the
+Content-Security-Policy each page needs)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
+from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_PATH = "/docs/assets"
 # the UI bundles (fastapi-offline) first, then our own starter script and page style
 ASSET_PACKAGES = [("fastapi_offline", "static"), ("pickwise_common", "docs_static")]
+# ReDoc's sidebar shows a logo fetched from Redocly's CDN; an empty src makes the image fail at once and
+# ReDoc then hides it (its onError), so the page names no other host
+REDOC_LOGO_URL = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@lru_cache(maxsize=1)
+def redoc_bundle() -> bytes:
+    """ReDoc's standalone bundle without the one URL of another host it would load."""
+    text = (resources.files("fastapi_offline") / "static" / "redoc.standalone.js").read_text(encoding="utf-8")
+    return text.replace(REDOC_LOGO_URL, "").encode("utf-8")
 
 
 def swagger_ui_page(title: str, openapi_url: str, assets_url: str) -> str:
@@ -70,6 +82,11 @@ def install_docs(app: FastAPI) -> None:
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return HTMLResponse(redoc_page(app.title, root + openapi_url, root + ASSETS_PATH))
+
+    @app.get(f"{ASSETS_PATH}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        return Response(redoc_bundle(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     app.mount(ASSETS_PATH, StaticFiles(packages=ASSET_PACKAGES), name="docs-assets")
 

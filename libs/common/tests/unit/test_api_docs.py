@@ -119,3 +119,11 @@ async def test_docs_routes_stay_out_of_the_openapi_document() -> None:
     async with client(make_app()) as c:
         paths = (await c.get("/openapi.json")).json()["paths"]
     assert not any(p.startswith(("/docs", "/redoc")) for p in paths)
+
+
+async def test_redoc_bundle_loads_no_logo_from_another_host() -> None:
+    async with client(make_app()) as c:
+        script = await c.get("/docs/assets/redoc.standalone.js")
+    assert script.status_code == 200
+    assert len(script.content) > 500_000  # the whole bundle, not a stub
+    assert "cdn.redoc.ly" not in script.text
