@@ -20,7 +20,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis
 
+from pickwise_common import redis as rd
 from pickwise_common.launcher.infra import (
     Infra,
     InfraConfig,
@@ -57,6 +59,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_until(lambda: port_open(cfg.host, cfg.redis_port), timeout_s=30, what="redis")
         wait_until(lambda: postgres_ready(cfg), timeout_s=60, what="postgres", interval_s=0.2)
         asyncio.run(prepare_infra(cfg))
+        _seed_catalog_items(cfg.redis_url)
         config = StackConfig(data_dir=data_dir, infra=cfg, service_ports={s.name: free_port() for s in SERVICES},
                              services=("event-consumer", "gateway"), load_catalog=False,
                              extra_env={"PICKWISE_API_KEYS": KEY, "PICKWISE_RATE_LIMIT_PER_MINUTE": "10000000",
@@ -74,9 +77,22 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             infra.stop()
 
 
+ITEMS = 211
+
+
+def _seed_catalog_items(redis_url: str) -> None:
+    """The items the events name (no catalog is loaded here; the gateway refuses unknown item ids)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for n in range(ITEMS):
+            client.hset(rd.item_key(f"nl-i{n}"), mapping={"brand": "nl", "category": "mobile"})
+    finally:
+        client.close()
+
+
 def _event(user: int) -> dict[str, Any]:
     return {"event_id": str(uuid.uuid4()), "type": "click", "user_id": f"nl-u{user % 97}",
-            "item_id": f"nl-i{user % 211}"}
+            "item_id": f"nl-i{user % ITEMS}"}
 
 
 async def _post_all(gateway: str, events: list[dict[str, Any]]) -> tuple[set[str], dict[int, int]]:

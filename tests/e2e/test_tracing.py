@@ -290,7 +290,7 @@ def test_a_recommendation_is_one_trace_through_every_hop_with_stage_spans(traced
 
 def test_a_click_continues_its_trace_into_the_event_consumer(traced_gateway, collector, api_key) -> None:
     response = httpx.post(traced_gateway + "/v1/events/click", headers={"X-API-Key": api_key}, timeout=30,
-                          json={"user_id": f"trace-click-{uuid.uuid4().hex[:8]}", "item_id": "MOBG6VF5SMXPNQHG",
+                          json={"user_id": f"trace-click-{uuid.uuid4().hex[:8]}", "item_id": "fm-00001",
                                 "source": "search", "position": 1})
     assert response.status_code == 202, response.text
     trace_id = response.headers["x-trace-id"]

@@ -143,7 +143,8 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
 
         def event(worker: int, n: int) -> dict[str, Any]:
             return {"type": "view" if n % 5 else "click", "user_id": f"bench-ev-{worker}-{n % 50}",
-                    "item_id": f"bench-item-{n % 997}", "source": "feed"}
+                    # catalog ids (fm-00001 ...): the gateway refuses events about items it does not hold
+                    "item_id": f"fm-{n % 997 + 1:05d}", "source": "feed"}
 
         async def worker(w: int) -> None:
             n = 0

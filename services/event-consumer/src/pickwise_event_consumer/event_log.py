@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from pickwise_common.event_log_rows import turn_from_row
 from pickwise_common.schemas import InteractionEvent, SessionEvent
 
 INSERT_EVENTS_SQL = """
@@ -80,15 +81,7 @@ async def insert_turns(pool: asyncpg.Pool, events: Sequence[SessionEvent]) -> li
     return out
 
 
-def turn_row_to_dict(row: Any) -> dict[str, Any]:
-    parsed = row["parsed"]
-    return {"turn_no": row["turn_no"], "query": row["query"], "item_ids": list(row["item_ids"] or []),
-            "answer": row["answer"], "variant": row["variant"],
-            "parsed": json.loads(parsed) if isinstance(parsed, str) else (parsed or {}),
-            "request_id": row["request_id"], "ts": row["ts"].isoformat()}
-
-
 async def recent_turns(pool: asyncpg.Pool, session_id: str, limit: int) -> list[dict[str, Any]]:
     """The last ``limit`` turns, oldest first."""
     rows = await pool.fetch(RECENT_TURNS_SQL, session_id, limit)
-    return [turn_row_to_dict(r) for r in reversed(rows)]
+    return [turn_from_row(r) for r in reversed(rows)]

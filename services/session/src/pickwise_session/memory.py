@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -12,6 +11,7 @@ import redis.asyncio as aioredis
 
 from pickwise_common import redis as keys
 from pickwise_common.errors import NotFound
+from pickwise_common.event_log_rows import event_from_row, turn_from_row
 from pickwise_common.features import CLICKS_CAP, UserFeatures, affinities_from_hash
 
 SESSION_SQL = "SELECT session_id, user_id, created_at, updated_at FROM sessions WHERE session_id = $1"
@@ -23,14 +23,6 @@ EVENTS_SQL = """
 SELECT event_id, type, user_id, item_id, session_id, request_id, position, source, ts, received_at
 FROM events WHERE user_id = $1 AND ($2::text IS NULL OR type = $2) ORDER BY ts DESC LIMIT $3
 """
-
-
-def _turn(row: Any) -> dict[str, Any]:
-    parsed = row["parsed"]
-    return {"turn_no": row["turn_no"], "query": row["query"], "item_ids": list(row["item_ids"] or []),
-            "answer": row["answer"], "variant": row["variant"],
-            "parsed": json.loads(parsed) if isinstance(parsed, str) else (parsed or {}),
-            "request_id": row["request_id"], "ts": row["ts"].isoformat()}
 
 
 async def cached_session(redis: aioredis.Redis | None, session_id: str) -> dict[str, Any] | None:
@@ -61,8 +53,8 @@ async def session_turns(pool: asyncpg.Pool, redis: aioredis.Redis | None, sessio
     if session is None:
         raise NotFound(f"session {session_id!r} is unknown")
     rows = await pool.fetch(TURNS_SQL, session_id, limit)
-    return {"session_id": session_id, "user_id": session["user_id"], "turns": [_turn(r) for r in reversed(rows)],
-            "source": "postgres"}
+    return {"session_id": session_id, "user_id": session["user_id"],
+            "turns": [turn_from_row(r) for r in reversed(rows)], "source": "postgres"}
 
 
 async def user_features(redis: aioredis.Redis, user_id: str, half_life_h: float,
@@ -77,15 +69,6 @@ async def user_features(redis: aioredis.Redis, user_id: str, half_life_h: float,
     return UserFeatures(user_id=user_id, recent_clicks=list(clicks or []), affinities=affinities)
 
 
-def _event(row: Any) -> dict[str, Any]:
-    out = dict(row)
-    out["event_id"] = str(out["event_id"])
-    for key in ("ts", "received_at"):
-        if isinstance(out.get(key), datetime):
-            out[key] = out[key].isoformat()
-    return out
-
-
 async def user_events(pool: asyncpg.Pool, user_id: str, limit: int, event_type: str | None) -> list[dict[str, Any]]:
     """The user's events, newest first."""
-    return [_event(r) for r in await pool.fetch(EVENTS_SQL, user_id, event_type, limit)]
+    return [event_from_row(r) for r in await pool.fetch(EVENTS_SQL, user_id, event_type, limit)]
