@@ -1,5 +1,6 @@
 """Security headers on every gateway response (decision 0754): a CSP the page satisfies (no inline script or
-style), a relaxed one for the API docs (Swagger UI and ReDoc start from an inline script), frame denial,
+style), one for the API docs that allows inline styles (Swagger UI and ReDoc write style elements and
+attributes at run time; their scripts are files, see api_docs) and blob: workers, frame denial,
 nosniff, a referrer policy, and HSTS only when the request came over TLS (directly, or as a trusted proxy's
 ``X-Forwarded-Proto: https`` says)."""
 
@@ -11,7 +12,7 @@ from pickwise_gateway.auth import is_trusted
 
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; "
             "base-uri 'none'; form-action 'self'")
 DOCS_PREFIXES = ("/docs", "/redoc")

@@ -238,3 +238,13 @@ async def test_downstream_fast_503_is_degradable_and_never_opens_the_breaker(fak
     assert all(a.json()["degradation_reasons"] == ["reranker_unavailable"] for a in answers)
     assert len(fakes.seen["reranker"]) == 21, "a shed call is not retried"
     assert after.json()["degraded"] is False, "the breaker stayed closed"
+
+
+async def test_docs_page_runs_under_its_policy(fakes) -> None:
+    """The docs CSP allows no inline script, so the page must load script files only."""
+    async with gateway(fakes) as client:
+        response = await client.get("/docs")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, flags=re.S)
+    assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts)
