@@ -5,6 +5,7 @@ has probes, resources and a non-root security context, and the checked-in manife
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -223,3 +224,115 @@ def test_a_stale_manifest_is_detected(tmp_path) -> None:
     (copy / "hpa.yaml").write_text((copy / "hpa.yaml").read_text().replace("maxReplicas: 3", "maxReplicas: 4"))
     (copy / "leftover.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n")
     assert render_module.stale("local", copy) == ["hpa.yaml", "leftover.yaml"]
+
+
+# ---------------------------------------------------------------- least privilege (issue 14, point 4)
+
+SECRET_ENV = {
+    "gateway": {"PICKWISE_API_KEYS"},
+    "retriever": {"PICKWISE_POSTGRES_URL", "PICKWISE_MILVUS_TOKEN"},
+    "reranker": {"PICKWISE_ADMIN_KEY"},
+    "generator": {"PICKWISE_GROQ_API_KEY", "PICKWISE_OPENAI_API_KEY"},
+    "session": {"PICKWISE_POSTGRES_URL"},
+    "event-consumer": {"PICKWISE_POSTGRES_URL"},
+    "ingest": {"PICKWISE_POSTGRES_URL", "PICKWISE_MILVUS_TOKEN"},
+}
+SERVICE_PORTS = {"gateway": 8000, "retriever": 8001, "reranker": 8002, "generator": 8003, "session": 8004,
+                 "event-consumer": 8005}
+
+
+def _render_with(env: str, **overrides: dict) -> list[dict]:
+    values = render_module.values_for(env)
+    for key, value in overrides.items():
+        values[key] = {**values.get(key, {}), **value}
+    with helm.Chart.load(CHART) as chart:
+        files = chart.render(values=values, name="pickwise", namespace="pickwise", is_install=True)
+    return [doc for name, text in files.items() if not name.endswith("NOTES.txt")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def _secret_env(container: dict) -> set[str]:
+    return {e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def test_each_container_gets_only_the_secrets_it_needs(rendered) -> None:
+    env, objects = rendered
+    for workload in _of_kind(objects, "Deployment") + _of_kind(objects, "Job"):
+        pod = workload["spec"]["template"]["spec"]
+        assert _secret_env(pod["containers"][0]) == SECRET_ENV[_component(workload)], _component(workload)
+        for init in pod.get("initContainers", []):
+            assert _secret_env(init) == {"PICKWISE_POSTGRES_URL"}
+
+
+def test_every_component_runs_as_its_own_service_account(rendered) -> None:
+    env, objects = rendered
+    accounts = {a["metadata"]["name"]: a for a in _of_kind(objects, "ServiceAccount")}
+    assert set(accounts) == {f"pickwise-{c}" for c in SERVICES | {"ingest"}}
+    for workload in _of_kind(objects, "Deployment") + _of_kind(objects, "Job"):
+        assert workload["spec"]["template"]["spec"]["serviceAccountName"] == f"pickwise-{_component(workload)}"
+    assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
+
+
+def test_gke_renders_default_deny_then_gateway_to_internal_and_internal_to_stores() -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in _of_kind(_render_objects("gke"), "NetworkPolicy")}
+    deny = policies.pop("pickwise-default-deny")
+    assert deny["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "pickwise",
+                                                  "app.kubernetes.io/instance": "pickwise"}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"} and "ingress" not in deny and "egress" not in deny
+    dns = policies.pop("pickwise-dns-and-telemetry")
+    assert {(p["protocol"], p["port"]) for rule in dns["egress"] for p in rule["ports"]} >= {("UDP", 53), ("TCP", 53)}
+    assert set(policies) == {f"pickwise-{c}" for c in SERVICES | {"ingest"}}
+
+    def peers(rules: list[dict], port: int) -> list[dict]:
+        return [peer for rule in rules if any(p["port"] == port for p in rule["ports"])
+                for peer in rule.get("from", [])]
+
+    gateway_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "pickwise",
+                                                    "app.kubernetes.io/instance": "pickwise",
+                                                    "app.kubernetes.io/component": "gateway"}}}
+    for internal in ("retriever", "reranker", "generator", "session"):
+        spec = policies[f"pickwise-{internal}"]
+        allowed = peers(spec["ingress"], SERVICE_PORTS[internal])
+        assert gateway_pods in allowed
+        assert all(p == gateway_pods or "namespaceSelector" in p for p in allowed), allowed  # + the scraper only
+        callee_ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]} & set(SERVICE_PORTS.values())
+        assert callee_ports == set(), f"{internal} may call {callee_ports}"
+    gateway_egress = {p["port"] for rule in policies["pickwise-gateway"]["egress"] for p in rule["ports"]}
+    assert gateway_egress == {8001, 8002, 8003, 8004, 9092, 6379}
+    assert gateway_pods not in peers(policies["pickwise-event-consumer"]["ingress"], 8005)  # nobody calls it
+    store_ports = {c: {p["port"] for rule in policies[f"pickwise-{c}"]["egress"] for p in rule["ports"]}
+                   for c in ("retriever", "session", "event-consumer", "ingest")}
+    assert store_ports == {"retriever": {5432, 6379, 19530}, "session": {5432, 6379},
+                           "event-consumer": {9092, 5432, 6379}, "ingest": {5432, 6379, 19530}}
+    assert "ingress" not in policies["pickwise-ingest"]  # a Job takes no connections
+
+
+def _ingress_paths(objects: list[dict]) -> set[tuple[str, str]]:
+    ingress = _of_kind(objects, "Ingress")[0]
+    return {(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+
+
+def test_ingress_publishes_only_the_page_the_api_and_the_docs() -> None:
+    assert _ingress_paths(_render_objects("gke")) == {("/", "Exact"), ("/static", "Prefix"), ("/v1", "Prefix"),
+                                                      ("/docs", "Prefix"), ("/openapi.json", "Exact")}
+    without_docs = _render_with("gke", ingress={"exposeDocs": False})
+    assert _ingress_paths(without_docs) == {("/", "Exact"), ("/static", "Prefix"), ("/v1", "Prefix")}
+    assert _of_kind(_render_with("local", ingress={"enabled": False}), "Ingress") == []
+
+
+def test_the_ingest_job_is_a_post_install_and_post_upgrade_hook(rendered) -> None:
+    env, objects = rendered
+    annotations = _of_kind(objects, "Job")[0]["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"].split(",")
+
+
+def test_gke_pulls_every_image_by_digest_and_local_by_tag() -> None:
+    def images(objects: list[dict]) -> set[str]:
+        return {c["image"] for w in _of_kind(objects, "Deployment") + _of_kind(objects, "Job")
+                for c in w["spec"]["template"]["spec"]["containers"] + w["spec"]["template"]["spec"].get(
+                    "initContainers", [])}
+
+    gke = images(_render_objects("gke"))
+    assert gke and all(re.fullmatch(r"[a-z0-9./-]+/pickwise@sha256:[0-9a-f]{64}", i) for i in gke), gke
+    assert images(_render_objects("local")) == {"pickwise:dev"}

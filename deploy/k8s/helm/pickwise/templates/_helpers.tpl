@@ -28,38 +28,46 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* repository@digest when image.digest is set (what runs is then exactly what was scanned), else repository:tag */}}
 {{- define "pickwise.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | toString) -}}
 {{- end -}}
+{{- end -}}
 
+{{/* one ServiceAccount per component: (dict "root" $ "component" "gateway") */}}
 {{- define "pickwise.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "pickwise.fullname" .) .Values.serviceAccount.name -}}
+{{- if .root.Values.serviceAccount.create -}}
+{{- printf "%s-%s" (include "pickwise.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{- default "default" .root.Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
 
-{{/* the secret-backed environment every container gets (keys may be absent: optional) */}}
+{{/* secret key in secrets.name -> environment variable */}}
+{{- define "pickwise.secretEnvNames" -}}
+postgresUrl: PICKWISE_POSTGRES_URL
+apiKeys: PICKWISE_API_KEYS
+adminKey: PICKWISE_ADMIN_KEY
+groqApiKey: PICKWISE_GROQ_API_KEY
+openaiApiKey: PICKWISE_OPENAI_API_KEY
+milvusToken: PICKWISE_MILVUS_TOKEN
+{{- end -}}
+
+{{/* the secret-backed environment of one container, only the keys it needs (keys may be absent: optional):
+     (dict "root" $ "keys" (list "postgresUrl")) */}}
 {{- define "pickwise.secretEnv" -}}
-- name: PICKWISE_POSTGRES_URL
+{{- $names := include "pickwise.secretEnvNames" . | fromYaml -}}
+{{- range $key := .keys }}
+{{- if not (hasKey $names $key) }}
+{{- fail (printf "unknown secret key %q (one of: %s)" $key (keys $names | sortAlpha | join ", ")) }}
+{{- end }}
+- name: {{ get $names $key }}
   valueFrom:
-    secretKeyRef: {name: {{ .Values.secrets.name }}, key: postgresUrl, optional: true}
-- name: PICKWISE_API_KEYS
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.secrets.name }}, key: apiKeys, optional: true}
-- name: PICKWISE_ADMIN_KEY
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.secrets.name }}, key: adminKey, optional: true}
-- name: PICKWISE_GROQ_API_KEY
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.secrets.name }}, key: groqApiKey, optional: true}
-- name: PICKWISE_OPENAI_API_KEY
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.secrets.name }}, key: openaiApiKey, optional: true}
-- name: PICKWISE_MILVUS_TOKEN
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.secrets.name }}, key: milvusToken, optional: true}
+    secretKeyRef: {name: {{ $.root.Values.secrets.name }}, key: {{ $key }}, optional: true}
+{{- end }}
 {{- end -}}
 
 {{/* volumes every pod has: writable /tmp (the root filesystem is read-only) and, where asked, the catalog */}}
@@ -85,5 +93,16 @@ app.kubernetes.io/component: {{ .component }}
 - name: catalog
   mountPath: /data
   readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* the gateway paths the Ingress publishes (/static: the page's own script and style) */}}
+{{- define "pickwise.ingressPaths" -}}
+- {path: /, pathType: Exact}
+- {path: /static, pathType: Prefix}
+- {path: /v1, pathType: Prefix}
+{{- if .Values.ingress.exposeDocs }}
+- {path: /docs, pathType: Prefix}
+- {path: /openapi.json, pathType: Exact}
 {{- end }}
 {{- end -}}
