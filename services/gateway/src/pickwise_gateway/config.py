@@ -20,8 +20,9 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     # Per API key id: a storefront backend usually sends every shopper's request with one key.
     rate_limit_per_minute: int = Field(default=6000, ge=1)
     rate_limit_burst: int | None = Field(default=None, ge=1, description="most requests of one key in a second")
-    # per shopper: the request's user_id when it names one, else the client IP
-    rate_limit_per_client_per_minute: int = Field(default=1200, ge=1)
+    # per shopper: the request's user_id when it names one, else the client IP. As high as the key's own
+    # limit by default: a storefront backend that sends no user ids is one IP for all its shoppers
+    rate_limit_per_client_per_minute: int = Field(default=6000, ge=1)
     # requests without a valid key, per client IP (401s are limited too)
     rate_limit_unauthenticated_per_minute: int = Field(default=60, ge=1)
     rate_limit_redis: bool = True
