@@ -101,6 +101,18 @@ async def _within(call: Awaitable[T], budget_ms: float, dependency: str) -> T:
                                     dependency=dependency) from exc
 
 
+def _relaxed_on_page(retrieved: RetrieveResponse, shown: list[ResultItem]) -> ParsedQuery:
+    """The retriever relaxes to fill its candidate pool; the page names a relaxation only when it shows an item
+    that does not meet every constraint (decision 0732)."""
+    parsed = retrieved.parsed
+    if not parsed.relaxed:
+        return parsed
+    strict = {c.item.item_id for c in retrieved.candidates if all(c.satisfies.values())}
+    if all(item.item_id in strict for item in shown):
+        return parsed.model_copy(update={"relaxed": []})
+    return parsed
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 2)
 
@@ -148,6 +160,7 @@ class Recommender:
             outcome.parsed = retrieved.parsed
             outcome.index.update({c.item.item_id: c.item for c in retrieved.candidates})
             await self._rerank(request, retrieved, budget, outcome)
+            outcome.parsed = _relaxed_on_page(retrieved, outcome.items)
         if request.generate:
             await self._generate(request, budget, outcome)
 
