@@ -96,7 +96,7 @@ def _fields(exc: ValidationError, index: int) -> list[dict[str, str]]:
              "type": e["type"]} for e in exc.errors()]
 
 
-@router.post("/events:batch", response_model=BatchResult, summary="Record up to 500 interactions",
+@router.post("/events:batch", status_code=202, response_model=BatchResult, summary="Record up to 500 interactions",
              responses={202: {"model": BatchResult, "description": "every event was acknowledged"},
                         207: {"model": BatchResult, "description": "some events were invalid or not acknowledged"},
                         **RESPONSES})
