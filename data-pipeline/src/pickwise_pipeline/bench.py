@@ -1,8 +1,11 @@
 """``pickwise-pipeline bench``: a bounded asyncio load generator against a running gateway.
 
 For /v1/search and /v1/recommendations at each concurrency (default 1, 10, 25) it sends a bounded number
-of requests (and stops early at a time limit), then reports latency percentiles, throughput, error rate
-and the per-stage timings the gateway returns in ``timings_ms``. The last line printed is one JSON object.
+of requests (and stops early at a time limit), then reports latency percentiles, throughput, error rate,
+the per-stage timings the gateway returns in ``timings_ms`` and the CPU milliseconds per request of each
+service process (``process_cpu_seconds_total`` from its /metrics before and after the level) and of this
+client. The last line printed is one JSON object; ``--out`` also writes it to a file (``make bench``:
+.pickwise/reports/bench.json, read by ``make report``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from pickwise_client import AsyncClient, PickwiseAPIError
+from pickwise_pipeline.progress import Progress, summary_line
 
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 ENDPOINTS = ("search", "recommendations")
@@ -65,6 +70,7 @@ class Cell:
     degraded: Counter[str] = field(default_factory=Counter)
     variants: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -98,7 +104,54 @@ def summarise(cell: Cell) -> dict[str, Any]:
         "stages_ms": {name: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1)}
                       for name, v in sorted(cell.stages.items()) if v},
     }
+    if cell.cpu_ms_per_request:
+        result["cpu_ms_per_request"] = cell.cpu_ms_per_request
     return result
+
+
+# services whose /metrics the bench reads for CPU time (the event-consumer applies the session events)
+CPU_SERVICES = ("gateway", "retriever", "reranker", "generator", "session", "event-consumer")
+CLIENT = "bench-client"
+
+
+def default_metrics_urls(gateway_url: str) -> dict[str, str]:
+    """Each service's base URL from ``PICKWISE_<NAME>_URL`` (what the launcher sets), else its default port."""
+    urls = {"gateway": gateway_url}
+    for port, name in enumerate(CPU_SERVICES[1:], start=8001):
+        env = f"PICKWISE_{name.upper().replace('-', '_')}_URL"
+        urls[name] = os.environ.get(env, f"http://127.0.0.1:{port}")
+    return urls
+
+
+def parse_cpu_seconds(metrics_text: str) -> float | None:
+    """``process_cpu_seconds_total`` from a Prometheus exposition, None when the process does not export it."""
+    for line in metrics_text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    return None
+
+
+async def cpu_seconds(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, float]:
+    """CPU seconds used so far by each reachable service process, and by this client (``bench-client``)."""
+    async def one(name: str, url: str) -> tuple[str, float | None]:
+        try:
+            response = await client.get(url.rstrip("/") + "/metrics", timeout=5.0)
+        except httpx.HTTPError:
+            return name, None
+        return name, parse_cpu_seconds(response.text) if response.status_code == 200 else None
+
+    found = await asyncio.gather(*(one(n, u) for n, u in urls.items()))
+    out = {name: value for name, value in found if value is not None}
+    out[CLIENT] = time.process_time()
+    return out
+
+
+def cpu_ms_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each process seen both before and after (0 requests: nothing)."""
+    if requests <= 0:
+        return {}
+    return {name: round((after[name] - before[name]) * 1000 / requests, 2)
+            for name in before if name in after}
 
 
 def check_targets(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -154,7 +207,7 @@ async def _one(client: AsyncClient, endpoint: str, query: str, n: int, cell: Cel
 
 
 async def run_cell(client: AsyncClient, endpoint: str, concurrency: int, queries: list[str], *,
-                   requests: int, max_seconds: float) -> Cell:
+                   requests: int, max_seconds: float, progress: Progress | None = None) -> Cell:
     cell = Cell(endpoint, concurrency)
     counter = itertools.count()
     deadline = time.monotonic() + max_seconds
@@ -165,6 +218,8 @@ async def run_cell(client: AsyncClient, endpoint: str, concurrency: int, queries
             if n >= requests:
                 return
             await _one(client, endpoint, queries[n % len(queries)], n, cell)
+            if progress is not None:
+                progress.update()
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -177,9 +232,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     concurrencies = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     endpoints = [e.strip() for e in str(args.endpoints).split(",") if e.strip()]
     limits = httpx.Limits(max_connections=max(concurrencies), max_keepalive_connections=max(concurrencies))
+    metrics_urls = default_metrics_urls(args.gateway_url) if args.cpu else {}
     results = []
+    started = time.perf_counter()
     async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s,
-                           limits=limits) as client:
+                           limits=limits) as client, httpx.AsyncClient() as metrics_client:
         ready = await client.http.get("/readyz")
         if ready.status_code != 200:
             raise SystemExit(f"gateway at {args.gateway_url} is not ready: {ready.status_code} {ready.text[:200]}")
@@ -188,12 +245,20 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             await run_cell(client, endpoint, 2, queries, requests=args.warmup, max_seconds=args.max_seconds)
             for concurrency in concurrencies:
                 requests = args.requests if concurrency > 1 else max(1, args.requests // 4)
-                cell = await run_cell(client, endpoint, concurrency, queries, requests=requests,
-                                      max_seconds=args.max_seconds)
+                before = await cpu_seconds(metrics_client, metrics_urls) if args.cpu else {}
+                with Progress(f"bench {endpoint} c={concurrency}", total=requests, unit="req", quiet=True) as bar:
+                    cell = await run_cell(client, endpoint, concurrency, queries, requests=requests,
+                                          max_seconds=args.max_seconds, progress=bar)
+                if args.cpu:
+                    after = await cpu_seconds(metrics_client, metrics_urls)
+                    cell.cpu_ms_per_request = cpu_ms_per_request(before, after, cell.requests)
                 row = summarise(cell)
                 results.append(row)
                 print(_table_row(row), file=sys.stderr if args.quiet else sys.stdout, flush=True)
-    return {"gateway_url": args.gateway_url, "queries": len(queries), "results": results,
+    seconds = time.perf_counter() - started
+    print(summary_line("bench", sum(r["requests"] for r in results), seconds), file=sys.stderr, flush=True)
+    return {"kind": "bench", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "gateway_url": args.gateway_url, "queries": len(queries), "results": results,
             "targets": check_targets(results)}
 
 
@@ -211,8 +276,15 @@ def _default_key() -> str:
     return keys[0] if keys else "dev-local-key"
 
 
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
 def command(args: argparse.Namespace) -> int:
     report = asyncio.run(run_bench(args))
+    if args.out:
+        write_report(args.out, report)
     print(json.dumps(report, separators=(",", ":")))
     return 0
 
@@ -231,4 +303,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--queries", type=Path, default=None, help="JSONL with a 'query' field per line")
     parser.add_argument("--quiet", action="store_true", help="table on stderr, only the JSON on stdout")
+    parser.add_argument("--no-cpu", dest="cpu", action="store_false",
+                        help="do not read the services' /metrics for CPU time per request")
+    parser.add_argument("--out", type=Path, help="also write the JSON report to this file (make bench: "
+                                                 ".pickwise/reports/bench.json, read by make report)")
     parser.set_defaults(func=command)

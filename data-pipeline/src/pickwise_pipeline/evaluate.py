@@ -14,6 +14,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import httpx
 
 from pickwise_client import Client
 from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, normalise, read_rows
+from pickwise_pipeline.progress import summary_line, track
 from pickwise_pipeline.settings import PipelineSettings
 
 METRICS = ("ndcg@10", "recall@50", "mrr@10")
@@ -125,18 +128,42 @@ class Target:
 
 
 def run_mode(target: Target, queries: list[dict[str, Any]], mode: str,
-             group_of: dict[str, str]) -> dict[str, Any]:
+             group_of: dict[str, str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The mode's figures over all queries, and the same figures per query ``kind`` (``unlabelled`` when a
+    query line has none)."""
     qrels: dict[str, dict[str, int]] = {}
     run: dict[str, dict[str, float]] = {}
-    satisfied: list[list[dict[str, bool]]] = []
-    for q in queries:
+    satisfied: dict[str, list[dict[str, bool]]] = {}
+    for q in track(queries, f"evaluate {target.kind} {mode}", unit="queries"):
         ids, sats = target.search(q["query"], mode, 50)
         qrels[q["qid"]] = group_qrels(q["judgments"], group_of)
         run[q["qid"]] = group_run(ids, group_of)
-        satisfied.append(sats)
+        satisfied[q["qid"]] = sats
     figures = score(qrels, run)
-    figures["constraint_precision@10"] = constraint_precision(satisfied)
-    return figures
+    figures["constraint_precision@10"] = constraint_precision(list(satisfied.values()))
+    return figures, by_kind(queries, qrels, run, satisfied)
+
+
+def by_kind(queries: list[dict[str, Any]], qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]],
+            satisfied: dict[str, list[dict[str, bool]]]) -> dict[str, dict[str, Any]]:
+    """Figures per query kind: ``{kind: {"queries": n, "ndcg@10": ..., ...}}``, kinds sorted by name."""
+    qids_of: dict[str, list[str]] = {}
+    for q in queries:
+        qids_of.setdefault(str(q.get("kind") or "unlabelled"), []).append(q["qid"])
+    out: dict[str, dict[str, Any]] = {}
+    for kind, qids in sorted(qids_of.items()):
+        figures: dict[str, Any] = {"queries": len(qids)}
+        judged = {q: qrels[q] for q in qids if any(g > 0 for g in qrels[q].values())}
+        if judged:
+            figures.update(score(judged, {q: run[q] for q in judged}))
+        figures["constraint_precision@10"] = constraint_precision([satisfied[q] for q in qids])
+        out[kind] = figures
+    return out
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def catalog_groups(path: Path, mapping: ColumnMapping) -> dict[str, str]:
@@ -158,10 +185,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     target = Target(args.target, fusion=args.fusion, alpha=args.alpha)
     results: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, dict[str, dict[str, Any]]] = {}
+    started = time.perf_counter()
     for mode in modes:
-        figures = run_mode(target, queries, mode, group_of)
+        figures, kinds[mode] = run_mode(target, queries, mode, group_of)
         results[mode] = figures
         print(f"{mode:8s} " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items()), flush=True)
+    seconds = time.perf_counter() - started
+    if args.out:
+        write_report(Path(args.out), {
+            "kind": "evaluation", "target": args.target, "queries_file": str(args.queries),
+            "queries": len(queries), "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(seconds, 1), "options": target.options, "modes": results, "by_kind": kinds})
+    print(summary_line(f"evaluate {args.target}", len(queries) * len(modes), seconds), file=sys.stderr)
     if len(results) == 1:
         print(json.dumps({"queries": len(queries), **next(iter(results.values()))}))
     else:
@@ -180,4 +216,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mapping", help="JSON column mapping of that catalog")
     parser.add_argument("--no-group-variants", dest="group_variants", action="store_false",
                         help="judge single items instead of variant groups")
+    parser.add_argument("--out", help="also write the figures, per mode and per query kind, to this JSON file "
+                                      "(make eval: .pickwise/reports/eval-<target>.json, read by make report)")
     parser.set_defaults(func=run)

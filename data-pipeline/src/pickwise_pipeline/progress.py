@@ -42,17 +42,18 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-def summary_line(what: str, rows: int, seconds: float, unit: str = "rows") -> str:
-    """``"<what>: <rows> <unit> in <s> s (<rate>/s)"`` — seconds with one decimal, the rate with one."""
+def summary_line(what: str, rows: int, seconds: float) -> str:
+    """``"<what>: <rows> rows in <s> s (<rate>/s)"`` — one format for every command (a row is the command's
+    unit of work: a catalog row, a query, a request), seconds and rate with one decimal."""
     rate = rows / seconds if seconds > 0 else 0.0
-    return f"{what}: {rows} {unit} in {seconds:.1f} s ({rate:.1f}/s)"
+    return f"{what}: {rows} rows in {seconds:.1f} s ({rate:.1f}/s)"
 
 
 class Progress:
     """Count rows of one piece of long work; a bar while it runs on a terminal, the summary when it ends.
 
-    ``total`` may be unknown (None): the bar then shows a count and a rate. ``quiet=True`` suppresses the
-    summary too (for nested work whose parent prints its own)."""
+    ``total`` may be unknown (None): the bar then shows a count and a rate; ``unit`` only names the bar's
+    count. ``quiet=True`` suppresses the summary too (for nested work whose parent prints its own)."""
 
     def __init__(self, what: str, total: int | None = None, *, unit: str = "rows", stream: IO[str] | None = None,
                  quiet: bool = False) -> None:
@@ -82,7 +83,7 @@ class Progress:
             self._bar.update(n)
 
     def summary(self) -> str:
-        return summary_line(self.what, self.rows, self.elapsed_s, self.unit)
+        return summary_line(self.what, self.rows, self.elapsed_s)
 
     def close(self) -> None:
         if self._ended is not None:

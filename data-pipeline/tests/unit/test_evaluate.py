@@ -34,3 +34,20 @@ def test_groups_take_the_best_grade_and_count_once() -> None:
 def test_constraint_precision_counts_results_meeting_every_constraint() -> None:
     results = [[{"brands": True, "price_max_inr": True}, {"brands": True, "price_max_inr": False}], [{}]]
     assert constraint_precision(results) == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_figures_per_query_kind() -> None:
+    from pickwise_pipeline.evaluate import by_kind
+
+    queries = [{"qid": "a", "kind": "under"}, {"qid": "b", "kind": "under"}, {"qid": "c", "kind": "model"},
+               {"qid": "d"}]
+    qrels = {"a": {"x": 2}, "b": {"y": 1}, "c": {"z": 2}, "d": {"w": 0}}
+    run = {"a": {"x": 2.0, "q": 1.0}, "b": {"q": 2.0, "y": 1.0}, "c": {"q": 1.0}, "d": {"w": 1.0}}
+    satisfied = {"a": [{"price_max_inr": True}], "b": [{"price_max_inr": False}], "c": [], "d": []}
+    kinds = by_kind(queries, qrels, run, satisfied)
+    assert list(kinds) == ["model", "under", "unlabelled"]
+    assert kinds["under"]["queries"] == 2
+    assert kinds["under"]["mrr@10"] == 0.75  # first hit at rank 1 and at rank 2
+    assert kinds["under"]["constraint_precision@10"] == 0.5
+    assert kinds["model"]["ndcg@10"] == 0.0
+    assert "ndcg@10" not in kinds["unlabelled"]  # no relevant judgment: nothing to score
