@@ -19,14 +19,15 @@ import json
 import os
 import re
 import statistics
-import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from pickwise_client import AsyncClient, PickwiseAPIError, ResultItem, ServiceUnavailable
+from pickwise_pipeline.progress import Progress
 
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 DEFAULT_CONSUMER_URL = "http://127.0.0.1:8005"
@@ -96,10 +97,10 @@ async def click_trial(client: AsyncClient, query: str, position: int, timeout_s:
 async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s) as client:
         trials = []
-        for n in range(args.trials):
-            trials.append(await click_trial(client, args.query, args.position, args.timeout_s))
-            if not args.quiet and (n + 1) % 10 == 0:
-                print(f"{n + 1}/{args.trials} trials", file=sys.stderr)
+        with Progress("bench-click", total=args.trials, unit="trials", quiet=args.quiet) as progress:
+            for _ in range(args.trials):
+                trials.append(await click_trial(client, args.query, args.position, args.timeout_s))
+                progress.update()
     ok = [t for t in trials if t["ok"]]
     failures: dict[str, int] = {}
     for t in trials:
@@ -115,6 +116,8 @@ async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
             "final_rank_when_not_visible": sorted(t["final_rank"] for t in trials
                                                   if not t["ok"] and t.get("final_rank") is not None),
             "click_to_visible_ms": summary_ms([t["delay_s"] for t in ok]),
+            # every visible trial's delay, in trial order (make report draws their distribution)
+            "click_to_visible_ms_all": [round(t["delay_s"] * 1000, 1) for t in ok],
             "click_ack_ms": summary_ms([t["ack_s"] for t in ok]),
             "search_ms_mean": round(statistics.fmean(t["search_s"] for t in ok) * 1000, 1) if ok else None,
             "searches_per_trial_mean": round(statistics.fmean(t["searches"] for t in ok), 2) if ok else None}
@@ -201,6 +204,9 @@ def _print(report: dict[str, Any]) -> None:
 
 def click_command(args: argparse.Namespace) -> int:
     report = asyncio.run(run_click_bench(args))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _print(report)
     return 0 if report["visible"] else 1
 
@@ -220,7 +226,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     click.add_argument("--query", default="phone under 20000")
     click.add_argument("--position", type=int, default=7, help="1-based rank of the result clicked")
     click.add_argument("--timeout-s", type=float, default=10.0, help="give up on a trial after this long")
-    click.add_argument("--quiet", action="store_true")
+    click.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    click.add_argument("--out", type=Path, help="also write the JSON report to this file (make bench-click: "
+                                                ".pickwise/reports/bench-click.json, read by make report)")
     click.set_defaults(func=click_command)
 
     events = subparsers.add_parser("bench-events", help="sustained event ingestion through the gateway",
