@@ -15,6 +15,7 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ class Run:
     degraded: int = 0
     shed: int = 0
     other_5xx: int = 0
+    other_5xx_codes: Counter[str] = field(default_factory=Counter)
     other_4xx: int = 0
     timeouts: int = 0
     sent: int = 0
@@ -48,7 +50,8 @@ class Run:
             "accepted_max_ms": round(max(accepted), 1) if accepted else 0.0,
             "degraded": self.degraded, "shed": self.shed,
             "shed_p99_ms": round(percentile(self.shed_latencies_ms, 99), 1),
-            "other_5xx": self.other_5xx, "other_4xx": self.other_4xx, "client_timeouts": self.timeouts,
+            "other_5xx": self.other_5xx, "other_5xx_codes": dict(self.other_5xx_codes),
+            "other_4xx": self.other_4xx, "client_timeouts": self.timeouts,
             "send_lag_p99_ms": round(percentile(self.lag_ms, 99), 1),
         }
 
@@ -60,8 +63,9 @@ async def _one(client: httpx.AsyncClient, query: str, run: Run) -> None:
     except httpx.TimeoutException:
         run.timeouts += 1
         return
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         run.other_5xx += 1  # a refused or reset connection is a failure the client sees
+        run.other_5xx_codes[type(exc).__name__] += 1
         return
     elapsed_ms = (time.perf_counter() - start) * 1000.0
     if response.status_code < 300:
@@ -72,6 +76,7 @@ async def _one(client: httpx.AsyncClient, query: str, run: Run) -> None:
         run.shed_latencies_ms.append(elapsed_ms)
     elif response.status_code >= 500:
         run.other_5xx += 1
+        run.other_5xx_codes[f"{response.status_code} {_code(response)}"] += 1
     else:
         run.other_4xx += 1
 

@@ -17,9 +17,9 @@ class RerankerSettings(ServiceSettings, RedisSettings):
     service_name: str = "reranker"
     port: int = 8002
     # CPU-bound: a few requests at once, a short queue, then a fast 503 the gateway degrades around (decision 0755)
-    admission_max_in_flight: int = Field(default=8, ge=0)
-    admission_queue_max: int = Field(default=16, ge=0)
-    admission_queue_timeout_ms: int = Field(default=250, ge=0)
+    admission_max_in_flight: int = Field(default=4, ge=0)
+    admission_queue_max: int = Field(default=8, ge=0)
+    admission_queue_timeout_ms: int = Field(default=200, ge=0)
     # a local directory or a Hugging Face repo id already in the local cache (never downloaded);
     # "none" (or empty) turns the cross-encoder stage off
     reranker_model: str | None = "BAAI/bge-reranker-base"

@@ -19,9 +19,9 @@ class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, Milvus
     service_name: str = "retriever"
     port: int = 8001
     # CPU-bound: a few requests at once, a short queue, then a fast 503 the gateway degrades around (decision 0755)
-    admission_max_in_flight: int = Field(default=8, ge=0)
-    admission_queue_max: int = Field(default=16, ge=0)
-    admission_queue_timeout_ms: int = Field(default=250, ge=0)
+    admission_max_in_flight: int = Field(default=4, ge=0)
+    admission_queue_max: int = Field(default=8, ge=0)
+    admission_queue_timeout_ms: int = Field(default=200, ge=0)
     # how many items each search (BM25, dense) returns before fusion and grouping
     retrieval_pool_size: int = Field(default=400, ge=10, le=16384)
     popularity_backoff_s: float = Field(default=5.0, ge=0)
