@@ -58,8 +58,8 @@ def test_similar_lists_other_items(browser, stack) -> None:
     assert cards
     cards[0].find_element(By.CSS_SELECTOR, ".similar-button").click()
     WebDriverWait(browser, WAIT_S).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card .similar li")
-        and "loading" not in d.find_element(By.CSS_SELECTOR, "#results .card .similar").text)
-    entries = [li.text for li in cards[0].find_elements(By.CSS_SELECTOR, ".similar li")]
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#similar-track li")
+        and "loading" not in d.find_element(By.ID, "similar-track").text)
+    entries = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#similar-track li")]
     assert entries and not any("unavailable" in e for e in entries), entries
     assert cards[0].get_attribute("data-click-status") is None  # "Similar" is not a product click

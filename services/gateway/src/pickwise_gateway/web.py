@@ -37,9 +37,13 @@ def page_config(settings: GatewaySettings) -> dict[str, object]:
 
 
 def render_page(settings: GatewaySettings) -> str:
-    # "</" is escaped so no value can close the script element
-    payload = json.dumps(page_config(settings)).replace("</", "<\\/")
-    return _template().replace(CONFIG_PLACEHOLDER, f"<script>window.PICKWISE_CONFIG = {payload};</script>")
+    """The page with its config in a JSON data block: the browser never runs it (the Content-Security-Policy
+    allows no inline script) and app.js reads it. ``<``, ``>`` and ``&`` are written as JSON escapes, so no
+    value can close the element or open a comment."""
+    payload = (json.dumps(page_config(settings))
+               .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    return _template().replace(CONFIG_PLACEHOLDER,
+                               f'<script type="application/json" id="pickwise-config">{payload}</script>')
 
 
 @router.get("/", include_in_schema=False)

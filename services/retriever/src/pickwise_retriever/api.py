@@ -48,7 +48,7 @@ async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: Populari
 
 
 @router.get("/popular", response_model=PopularResponse,
-            summary="Most popular items: last 24 h, then 7 d, then all time, then catalog rating order")
+            summary="Most popular items: last 24 h, then 7 d, then all time; topped up in catalog rating order")
 async def popular(retriever: RetrieverDep, popularity: PopularityDep,
                   k: Annotated[int, Query(ge=1, le=100)] = 10) -> PopularResponse:
     catalog = retriever.catalog
@@ -64,8 +64,9 @@ async def popular(retriever: RetrieverDep, popularity: PopularityDep,
         chosen.append((n, score / best if best > 0 else 0.0))
         if len(chosen) >= k:
             break
-    if not chosen:
-        source = "rating"
+    if len(chosen) < k:
+        # a quiet tier (two items clicked in the last 24 h) is topped up in rating order: a full shelf
+        source = source if chosen else "rating"
         order = sorted(range(len(catalog)), key=lambda n: (-(catalog.items[n].rating or 0.0), n))
         for n in order:
             if catalog.items[n].group_id in seen_groups:
