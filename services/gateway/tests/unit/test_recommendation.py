@@ -201,3 +201,18 @@ async def test_slow_session_is_skipped_after_its_budget(fakes) -> None:
                                                   request_id="r1", variant=VARIANT_A)
     assert response.degradation_reasons == ["session_unavailable"]
     assert response.items
+
+
+async def test_explicit_filters_are_canonicalised_before_the_retriever(fakes) -> None:
+    request = RecommendationRequest(query="samsung phone", filters={"brands": ["samsung"], "colors": ["Ocean-Blue"]})
+    await recommender(fakes).recommend(request, request_id="r1", variant=VARIANT_A)
+    sent = json.loads(fakes.seen["retriever"][0].content)
+    assert sent["filters"]["brands"] == ["Samsung"] and sent["filters"]["colors"] == ["ocean blue"]
+
+
+async def test_a_filter_value_not_understood_never_reaches_a_downstream(fakes) -> None:
+    request = RecommendationRequest(query="phone", filters={"colors": ["<script>"]})
+    with pytest.raises(InvalidInput) as raised:
+        await recommender(fakes).recommend(request, request_id="r1", variant=VARIANT_A)
+    assert [f["field"] for f in raised.value.fields] == ["body.filters.colors.0"]
+    assert "retriever" not in fakes.seen

@@ -55,8 +55,10 @@ def test_cheapest_sorts_by_price(url: str) -> None:
 
 
 def test_explicit_filters_merge_with_parsed_constraints(url: str) -> None:
-    body = retrieve(url, query="phone under 20k", filters={"brands": ["Xiaomi"], "ram_gb_min": 6}).json()
+    # k within the strict matches (20 models), so nothing is relaxed (decision 0732)
+    body = retrieve(url, query="phone under 20k", filters={"brands": ["xiaomi"], "ram_gb_min": 6}, k=10).json()
     assert body["parsed"]["brands"] == ["Xiaomi"] and body["parsed"]["ram_gb_min"] == 6
+    assert body["parsed"]["relaxed"] == []
     assert all(c["item"]["brand"] == "Xiaomi" and c["item"]["ram_gb"] >= 6 for c in body["candidates"])
 
 
