@@ -246,7 +246,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             for concurrency in concurrencies:
                 requests = args.requests if concurrency > 1 else max(1, args.requests // 4)
                 before = await cpu_seconds(metrics_client, metrics_urls) if args.cpu else {}
-                with Progress(f"bench {endpoint} c={concurrency}", total=requests, unit="req", quiet=True) as bar:
+                with Progress(f"bench {endpoint} c={concurrency}", total=requests, unit="req", summary=False) as bar:
                     cell = await run_cell(client, endpoint, concurrency, queries, requests=requests,
                                           max_seconds=args.max_seconds, progress=bar)
                 if args.cpu:

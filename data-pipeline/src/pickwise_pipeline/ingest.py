@@ -30,6 +30,7 @@ from pickwise_pipeline.catalog import (
     read_rows,
     search_text,
 )
+from pickwise_pipeline.progress import Progress, summary_line
 from pickwise_pipeline.settings import PipelineSettings
 
 log = logging.getLogger("pickwise.ingest")
@@ -162,6 +163,20 @@ async def redis_has_catalog(settings: PipelineSettings, items_expected: int) -> 
         await client.aclose()
 
 
+EMBED_CHUNK_ROWS = 256  # rows per encode call: the bar moves every few seconds on these 2 cores
+
+
+def embed_with_progress(embedder: Embedder, texts: list[str], what: str) -> np.ndarray:
+    """The documents' vectors, encoded in chunks so a terminal shows a bar (the step that takes ~20 s)."""
+    chunks: list[np.ndarray] = []
+    with Progress(what, total=len(texts), summary=False) as progress:
+        for start in range(0, len(texts), EMBED_CHUNK_ROWS):
+            chunk = texts[start:start + EMBED_CHUNK_ROWS]
+            chunks.append(embedder.encode_documents(chunk))
+            progress.update(len(chunk))
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
 async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapping, *,
                      if_changed: bool) -> dict[str, Any]:
     started = time.perf_counter()
@@ -196,7 +211,7 @@ async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapp
             report = normalised.report()
             embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
             t = time.perf_counter()
-            vectors = embedder.encode_documents([search_text(i) for i in items])
+            vectors = embed_with_progress(embedder, [search_text(i) for i in items], f"ingest {mapping.catalog}: embed")
             report["embed_s"] = round(time.perf_counter() - t, 1)
             write_milvus(settings, items, vectors, mapping.catalog)
             bm25 = Bm25sIndex.build([tokenize(search_text(i)) for i in items])
@@ -232,7 +247,11 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"catalog file not found: {path}", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     result = asyncio.run(run_ingest(settings, path, mapping, if_changed=args.if_changed))
+    rows = int(result.get("rows_read") or result.get("items") or 0)
+    print(summary_line(f"ingest {result['catalog']} ({result['status']})", rows, time.perf_counter() - started),
+          file=sys.stderr, flush=True)
     if not args.verbose:  # the row lists stay in catalog_state.report; --verbose prints them
         for key in ("rejected", "repaired", "quarantined"):
             result.pop(key, None)

@@ -53,15 +53,17 @@ class Progress:
     """Count rows of one piece of long work; a bar while it runs on a terminal, the summary when it ends.
 
     ``total`` may be unknown (None): the bar then shows a count and a rate; ``unit`` only names the bar's
-    count. ``quiet=True`` suppresses the summary too (for nested work whose parent prints its own)."""
+    count. ``summary=False`` keeps the bar but prints no summary (a step whose command prints its own);
+    ``quiet=True`` shows nothing at all."""
 
     def __init__(self, what: str, total: int | None = None, *, unit: str = "rows", stream: IO[str] | None = None,
-                 quiet: bool = False) -> None:
+                 summary: bool = True, quiet: bool = False) -> None:
         self.what = what
         self.total = total
         self.unit = unit
         self.rows = 0
         self.quiet = quiet
+        self.print_summary = summary and not quiet
         self._stream = stream if stream is not None else sys.stderr
         self._started = time.perf_counter()
         self._ended: float | None = None
@@ -91,7 +93,7 @@ class Progress:
         self._ended = time.perf_counter()
         if self._bar is not None:
             self._bar.close()
-        if not self.quiet:
+        if self.print_summary:
             print(self.summary(), file=self._stream, flush=True)
 
     def __enter__(self) -> Progress:
@@ -103,12 +105,12 @@ class Progress:
 
 
 def track(iterable: Iterable[T], what: str, total: int | None = None, *, unit: str = "rows",
-          stream: IO[str] | None = None, quiet: bool = False) -> Iterator[T]:
+          stream: IO[str] | None = None, summary: bool = True, quiet: bool = False) -> Iterator[T]:
     """Yield from ``iterable`` counting one row per item; the summary is printed when it is exhausted
     (or the loop is left early). ``total`` defaults to ``len(iterable)`` when it has one."""
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
-    with Progress(what, total, unit=unit, stream=stream, quiet=quiet) as progress:
+    with Progress(what, total, unit=unit, stream=stream, summary=summary, quiet=quiet) as progress:
         for item in iterable:
             yield item
             progress.update()

@@ -31,6 +31,7 @@ import numpy as np
 from pickwise_common.ranking_features import FEATURE_NAMES, extract_features
 from pickwise_common.schemas import Candidate, Constraints, RetrieveResponse
 from pickwise_common.settings import REPO_ROOT, default_data_root
+from pickwise_pipeline.progress import summary_line, track
 
 log = logging.getLogger("pickwise.pipeline.train_ranker")
 
@@ -110,7 +111,7 @@ def fetch_candidates(rows: Sequence[dict[str, Any]], retriever_url: str, *, k: i
                      timeout_s: float) -> list[Judged]:
     judged = []
     with httpx.Client(base_url=retriever_url, timeout=timeout_s) as client:
-        for row in rows:
+        for row in track(rows, "train-ranker: retrieve candidates", unit="queries", summary=False):
             response = client.post("/v1/retrieve", json={"query": row["query"], "k": k, "mode": mode})
             response.raise_for_status()
             body = RetrieveResponse.model_validate(response.json())
@@ -151,7 +152,7 @@ def cross_validated(queries: Sequence[Judged], *, folds: int, rounds: int, seed:
     qids = sorted(q.qid for q in queries)
     random.Random(seed).shuffle(qids)
     before, after = [], []
-    for f in range(folds):
+    for f in track(range(folds), "train-ranker: cross-validation", unit="folds", summary=False):
         held = set(qids[f::folds])
         test = [q for q in queries if q.qid in held]
         booster = train([q for q in queries if q.qid not in held], rounds=rounds)
@@ -203,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
     }
     path = save(booster, Path(args.out_dir), metadata)
     print(json.dumps({"model": str(path), "validation": validation, "cross_validation": cv}, indent=2))
+    # a row is one (query, candidate) pair the ranker learned from or was validated on
+    print(summary_line("train-ranker", sum(len(q.candidates) for q in queries), time.perf_counter() - started),
+          file=sys.stderr, flush=True)
     if args.reload_url:
         admin = os.environ.get("PICKWISE_ADMIN_KEY", "")
         response = httpx.post(args.reload_url.rstrip("/") + "/v1/admin/reload", headers={"X-Admin-Key": admin},

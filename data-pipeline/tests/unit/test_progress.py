@@ -95,3 +95,13 @@ def test_quiet_progress_prints_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
         p.update(5)
     assert p.rows == 5
     assert stream.getvalue() == ""
+
+
+def test_a_step_without_summary_still_draws_its_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress.sys, "stdout", FakeTty())
+    monkeypatch.delenv("CI", raising=False)
+    stream = FakeTty()
+    with Progress("ingest: embed", total=3, stream=stream, summary=False) as p:
+        p.update(3)
+    assert "\r" in stream.getvalue()
+    assert not SUMMARY.match(stream.getvalue().split("\r")[-1].strip())
