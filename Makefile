@@ -47,6 +47,12 @@ lint: install
 fmt: install
 	$(BIN)/ruff format libs services data-pipeline tests
 
+SOAK_S ?= 600
+SOAK_RATE ?= 10
+.PHONY: soak
+soak: install ## steady mixed load on a stack of its own for SOAK_S (600) s at SOAK_RATE (10) req/s: RSS growth per process, errors (not in CI)
+	$(BIN)/python tests/chaos/soak.py --duration-s $(SOAK_S) --rate $(SOAK_RATE) --out .pickwise/reports/soak.json
+
 clean:
 	rm -rf .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
