@@ -56,6 +56,8 @@ HISTORY_TURNS = 5
 RESERVE_AFTER_RETRIEVE_MS = 150.0
 # the client's own timeout fires first; this only catches what it cannot (a slow trickle of bytes)
 HARD_DEADLINE_SLACK_S = 0.02
+# how long the last fetched popularity list may stand in when a fresh fetch fails
+STALE_POPULARITY_S = 600.0
 # failures of a downstream that the answer can live without
 UNAVAILABLE = (DependencyUnavailable, DownstreamError, ValidationError, ValueError)
 
@@ -142,6 +144,9 @@ class Recommender:
         self.retrievals: TTLCache[RetrieveResponse] = TTLCache(settings.retrieval_cache_size,
                                                                 settings.retrieval_cache_ttl_s)
         self.popular: TTLCache[tuple[list[tuple[Item, float]], str]] = TTLCache(256, settings.popularity_cache_ttl_s)
+        # the last popularity lists that were fetched, served when a fresh fetch fails or finds no time left
+        # (overload: the retriever shed the request and the budget is nearly spent), instead of a 503
+        self.popular_stale: TTLCache[tuple[list[tuple[Item, float]], str]] = TTLCache(256, STALE_POPULARITY_S)
 
     async def recommend(self, request: RecommendationRequest, *, request_id: str, variant: Variant,
                         endpoint: str = "recommendations") -> RecommendationResponse:
@@ -257,10 +262,15 @@ class Recommender:
                         popularity.popular_items(self.redis, request.k, filters=request.filters),
                         budget.hop_ms(self.settings.popularity_budget_ms) / 1000.0)
                     self.popular.put(key, cached)
+                    self.popular_stale.put(key, cached)
                 chosen, tier = cached
             except Exception as exc:  # redis-py raises several families (connection, timeout, response)
-                raise DependencyUnavailable(f"retriever and the popularity fallback are unavailable: "
-                                            f"{type(exc).__name__}", dependency="retriever") from exc
+                stale = self.popular_stale.get(key)
+                if stale is None:
+                    raise DependencyUnavailable(f"retriever and the popularity fallback are unavailable: "
+                                                f"{type(exc).__name__}", dependency="retriever") from exc
+                log.info("popularity fallback from the last list fetched (%s)", type(exc).__name__)
+                chosen, tier = stale
         outcome.timings_ms["popularity_fallback"] = _ms(start)
         log.info("popularity fallback from tier %s: %d items", tier, len(chosen))
         outcome.index.update({item.item_id: item for item, _ in chosen})
