@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "bench",
     "train_ranker",
     "bench_click",
+    "report",
     "replay_dlq",
     "noisy_queries",
 ]
