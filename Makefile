@@ -1,9 +1,12 @@
-# Pickwise — the README's commands. `make run` and `make test` install whatever is missing first.
+# Pickwise — the README's commands. Each installs what it needs first, in two parts with one stamp each:
+# the runtime (`make run`, eval, bench, report) and, on top, the test tools (`make test`, lint: the dev
+# extras, Chromium, promtool). `make test` after `make run` only adds the test part.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.install-stamp
+RUNTIME_STAMP := $(VENV)/.install-runtime
+TEST_STAMP := $(VENV)/.install-test
 PACKAGES := libs/common libs/client services/gateway services/retriever services/reranker services/generator \
             services/session services/event-consumer data-pipeline
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PACKAGES))
@@ -11,14 +14,23 @@ QUERIES ?= data/eval/flipkart_dev.jsonl
 TARGET ?= retriever
 MODE ?= bm25,dense,hybrid
 PYTEST_ARGS ?=
+REPORTS ?= .pickwise/reports
+# where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
 
-.PHONY: install run infra test test-unit eval bench lint fmt clean distclean manifests
+.PHONY: install install-test run infra test test-unit eval bench bench-click report lint fmt clean distclean manifests
 
-install: $(STAMP)
+install: $(RUNTIME_STAMP) ## the runtime only: what run, eval, bench and report need
 
-$(STAMP): constraints.txt $(PYPROJECTS) scripts/install.sh
-	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install.sh $(PACKAGES)
-	@touch $(STAMP)
+install-test: $(TEST_STAMP) ## the runtime plus test tools: dev extras, Chromium + chromedriver, promtool
+
+$(RUNTIME_STAMP): constraints.txt $(PYPROJECTS) scripts/install.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) TORCH_INDEX_URL=$(TORCH_INDEX_URL) bash scripts/install.sh runtime $(PACKAGES)
+	@touch $(RUNTIME_STAMP)
+
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install.sh test $(PACKAGES)
+	@touch $(TEST_STAMP)
 
 run: install ## infrastructure + catalog + six services, foreground; Ctrl-C stops everything
 	$(BIN)/pickwise run
@@ -26,25 +38,32 @@ run: install ## infrastructure + catalog + six services, foreground; Ctrl-C stop
 infra: install ## only the embedded broker, Redis, Postgres and Milvus Lite
 	$(BIN)/pickwise infra
 
-test: install ## the whole suite: unit, integration, e2e, browser
+test: install-test ## the whole suite: unit, integration, e2e, browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: install
+test-unit: install-test
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybrid]
-	$(BIN)/pickwise-pipeline evaluate --queries $(QUERIES) --target $(TARGET) --modes $(MODE)
+eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybrid]; JSON in $(REPORTS)/eval-<target>.json
+	$(BIN)/pickwise-pipeline evaluate --queries $(QUERIES) --target $(TARGET) --modes $(MODE) \
+		--out $(REPORTS)/eval-$(TARGET).json
 
-bench: install ## load test of the running stack on 127.0.0.1
-	$(BIN)/pickwise-pipeline bench
+bench: install ## load test of the running stack on 127.0.0.1; JSON in $(REPORTS)/bench.json
+	$(BIN)/pickwise-pipeline bench --out $(REPORTS)/bench.json
 
-manifests: install ## re-render deploy/k8s/manifests/{local,gke} from the Helm chart (commit the result)
+bench-click: install ## click -> visible delay over the running stack; JSON in $(REPORTS)/bench-click.json
+	$(BIN)/pickwise-pipeline bench-click --out $(REPORTS)/bench-click.json
+
+report: install ## PNG charts in docs/img/ from the last make eval / make bench JSON
+	$(BIN)/pickwise-pipeline report --reports $(REPORTS) --out docs/img
+
+manifests: install-test ## re-render deploy/k8s/manifests/{local,gke} from the Helm chart (commit the result)
 	$(BIN)/python deploy/k8s/render.py
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check libs services data-pipeline tests
 
-fmt: install
+fmt: install-test
 	$(BIN)/ruff format libs services data-pipeline tests
 
 SOAK_S ?= 600
