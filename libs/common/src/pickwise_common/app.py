@@ -127,6 +127,9 @@ def _validation_fields(exc: RequestValidationError) -> list[dict[str, Any]]:
     return fields
 
 
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PickwiseError)
     async def _pickwise_error(request: Request, exc: PickwiseError) -> JSONResponse:
@@ -144,6 +147,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body that is not UTF-8 (found by the schemathesis suite): an invalid input
+            # like any other, a 422 naming the body, which every operation with a body documents
+            fields = [{"field": "body", "message": "not UTF-8 encoded JSON", "type": "json_invalid"}]
+            return JSONResponse(error_body("invalid_input", "invalid body: not UTF-8 encoded JSON", fields),
+                                status_code=422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                 413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,

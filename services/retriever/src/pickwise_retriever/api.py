@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
 from pickwise_common.errors import NotFound
 from pickwise_common.public_api import PopularResponse, SimilarResponse
-from pickwise_common.schemas import Candidate, Item, RetrieveRequest, RetrieveResponse
+from pickwise_common.schemas import Candidate, ErrorBody, Item, RetrieveRequest, RetrieveResponse
 from pickwise_retriever.deps import PopularityDep, RetrieverDep
 from pickwise_retriever.retrieval import Retriever
 
 router = APIRouter(prefix="/v1")
 ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "no such item"}}
 
 
 @router.post("/retrieve", response_model=RetrieveResponse, summary="Parse, search, fuse, group")
@@ -28,12 +29,12 @@ def _item(retriever: Retriever, item_id: str) -> Item:
     return item
 
 
-@router.get("/items/{item_id}", response_model=Item, summary="One catalog item")
+@router.get("/items/{item_id}", response_model=Item, summary="One catalog item", responses=NOT_FOUND)
 async def item(item_id: ItemId, retriever: RetrieverDep) -> Item:
     return _item(retriever, item_id)
 
 
-@router.get("/items/{item_id}/similar", response_model=SimilarResponse,
+@router.get("/items/{item_id}/similar", response_model=SimilarResponse, responses=NOT_FOUND,
             summary="Nearest neighbours by embedding, the item's own colour variants excluded")
 async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: PopularityDep,
                   k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarResponse:
