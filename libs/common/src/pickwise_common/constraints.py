@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -96,20 +96,27 @@ def color_holds(item_color: str | None, wanted: Sequence[str]) -> bool:
     return any(_contains(words, color_words(w)) for w in wanted)
 
 
-def value_holds(dim: Dimension, value: Any, c: Constraints) -> bool:
-    """The verdict of one set dimension on one attribute value: the rule every other form derives from."""
+def predicate(dim: Dimension, c: Constraints) -> Callable[[Any], bool]:
+    """The verdict of one set dimension as a function of the attribute value: the rule every other form
+    derives from (the bound is read once, so a whole column can be judged with it)."""
     bound = getattr(c, dim.field)
     if dim.op == "min":
-        return value is not None and value >= bound
+        return lambda value: value is not None and value >= bound
     if dim.op == "max":
-        return value is not None and value <= bound
-    if dim.op == "in":
-        return value is not None and value.casefold() in {b.casefold() for b in bound}
-    if dim.op == "not_in":
-        return value is None or value.casefold() not in {b.casefold() for b in bound}
+        return lambda value: value is not None and value <= bound
+    if dim.op in ("in", "not_in"):
+        names = {b.casefold() for b in bound}
+        if dim.op == "in":
+            return lambda value: value is not None and value.casefold() in names
+        return lambda value: value is None or value.casefold() not in names
     if dim.op == "flag":
-        return bool(value) == bound
-    return color_holds(value, bound)
+        return lambda value: bool(value) == bound
+    wanted = [color_words(w) for w in bound]
+    return lambda value: any(_contains(color_words(value or ""), w) for w in wanted)
+
+
+def value_holds(dim: Dimension, value: Any, c: Constraints) -> bool:
+    return predicate(dim, c)(value)
 
 
 def is_set(dim: Dimension, c: Constraints) -> bool:
@@ -178,7 +185,9 @@ class Columns:
         return len(self.flags)
 
     def verdict_by_value(self, dim: Dimension, c: Constraints) -> np.ndarray:
-        return np.array([value_holds(dim, v, c) for v in self.distinct[dim.attribute]], dtype=bool)
+        holds = predicate(dim, c)
+        return np.fromiter((holds(v) for v in self.distinct[dim.attribute]), dtype=bool,
+                           count=len(self.distinct[dim.attribute]))
 
 
 def dimension_mask(columns: Columns, dim: Dimension, c: Constraints) -> np.ndarray:
