@@ -31,9 +31,9 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed ("*" = any); empty: none
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # admission control of /v1/ except the events endpoints (decision 0755)
-    admission_max_in_flight: int = Field(default=16, ge=0)
-    admission_queue_max: int = Field(default=32, ge=0)
-    admission_queue_timeout_ms: int = Field(default=300, ge=0)
+    admission_max_in_flight: int = Field(default=8, ge=0)
+    admission_queue_max: int = Field(default=16, ge=0)
+    admission_queue_timeout_ms: int = Field(default=200, ge=0)
     ab_split: float = Field(default=0.5, ge=0, le=1, description="share of users in variant B")
     # what the variants change (DESIGN §3 fusion): A = weighted min-max fusion, B = reciprocal rank fusion
     ab_a_fusion: Fusion = "weighted"
