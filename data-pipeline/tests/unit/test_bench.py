@@ -5,6 +5,7 @@ import asyncio
 import httpx
 import pytest
 
+from pickwise_client import AsyncClient
 from pickwise_pipeline.bench import Cell, check_targets, percentile, run_cell, summarise
 
 pytestmark = pytest.mark.unit
@@ -37,11 +38,12 @@ def test_targets_are_checked_against_measured_rows() -> None:
 
 def test_a_cell_sends_exactly_the_requested_number() -> None:
     def gateway(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"timings_ms": {"retrieve": 3.0, "total": 5.0}, "variant": "A",
-                                         "degradation_reasons": ["llm_offline"]})
+        return httpx.Response(200, json={"request_id": "r", "query": "q", "items": [], "parsed": {},
+                                         "timings_ms": {"retrieve": 3.0, "total": 5.0}, "variant": "A",
+                                         "degraded": True, "degradation_reasons": ["llm_offline"]})
 
     async def go() -> Cell:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(gateway), base_url="http://gw") as client:
+        async with AsyncClient("http://gw", transport=httpx.MockTransport(gateway)) as client:
             return await run_cell(client, "recommendations", 4, ["q1", "q2"], requests=10, max_seconds=5)
 
     cell = asyncio.run(go())
