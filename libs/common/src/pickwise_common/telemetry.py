@@ -26,6 +26,8 @@ from pickwise_common.metrics import STAGE_LATENCY
 from pickwise_common.settings import ServiceSettings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# the id of the caller's API key (never the key), set by the gateway once the key is known
+api_key_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("api_key_id", default=None)
 
 _provider: TracerProvider | None = None
 
@@ -127,6 +129,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        api_key_id = api_key_id_var.get()
+        if api_key_id:
+            entry["api_key_id"] = api_key_id
         for key, value in getattr(record, "extra_fields", {}).items():
             entry[key] = value
         if record.exc_info:

@@ -25,6 +25,7 @@ from pickwise_common.api_keys import ApiKey, find_key
 from pickwise_common.api_keys import Scope as KeyScope
 from pickwise_common.app import error_body
 from pickwise_common.errors import InvalidInput
+from pickwise_common.telemetry import api_key_id_var
 from pickwise_gateway import text_input
 from pickwise_gateway.rate_limit import RateLimits
 
@@ -121,18 +122,23 @@ class PublicApiMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
+        token = api_key_id_var.set(None)
         try:
-            receive = await self._admit(scope, receive)
-        except Rejection as rejection:
-            await self._reject(scope, receive, send, rejection)
-            return
-        await self.app(scope, receive, send)
+            try:
+                receive = await self._admit(scope, receive)
+            except Rejection as rejection:
+                await self._reject(scope, receive, send, rejection)
+                return
+            await self.app(scope, receive, send)
+        finally:
+            api_key_id_var.reset(token)
 
     async def _admit(self, scope: Scope, receive: Receive) -> Receive:
         headers = dict(scope.get("headers", []))
         ip = client_ip(scope, headers, self.trusted_proxies)
         key = await self._authenticate(headers.get(API_KEY_HEADER), ip)
         scope.setdefault("state", {})["api_key_id"] = key.id
+        api_key_id_var.set(key.id)  # every log line of this request names the key's id
         scope_needed = required_scope(scope["path"])
         if not key.has_scope(scope_needed):
             KEY_REQUESTS.labels(key.id, "forbidden").inc()
@@ -196,8 +202,7 @@ class PublicApiMiddleware:
         # label the request metric by a constant, not the raw path (unauthenticated paths are unbounded)
         scope["route"] = REJECTED_ROUTE
         if rejection.status in (403, 429):
-            log.info("rejected %s %s: %s", scope["method"], scope["path"], rejection.message,
-                     extra={"extra_fields": {"api_key_id": scope.get("state", {}).get("api_key_id")}})
+            log.info("rejected %s %s: %s", scope["method"], scope["path"], rejection.message)
         await JSONResponse(error_body(rejection.code, rejection.message, rejection.fields),
                            status_code=rejection.status, headers=rejection.headers)(scope, receive, send)
 

@@ -248,3 +248,29 @@ async def test_docs_page_runs_under_its_policy(fakes) -> None:
     assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, flags=re.S)
     assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts)
+
+
+async def test_logs_name_the_key_id_never_the_key(fakes) -> None:
+    import io
+    import logging
+
+    from pickwise_common.telemetry import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("gateway"))
+    logger = logging.getLogger("pickwise")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        async with gateway(fakes) as client:
+            await client.post("/v1/events", json={"user_id": "u1", "item_id": "a", "type": "click"},
+                              headers={"X-API-Key": "read-only"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    rejected = [line for line in lines if line["msg"].startswith("rejected")]
+    assert rejected and rejected[0]["api_key_id"] == "reader"
+    assert "read-only" not in stream.getvalue()
