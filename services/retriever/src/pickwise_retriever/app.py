@@ -17,6 +17,7 @@ from pickwise_retriever import api
 from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.config import RetrieverSettings
 from pickwise_retriever.popularity import Popularity
+from pickwise_retriever.query_parser import parse_query
 from pickwise_retriever.retrieval import Retriever
 
 log = logging.getLogger("pickwise.retriever")
@@ -37,6 +38,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size,
                             cache_size=settings.query_cache_size)
         await anyio.to_thread.run_sync(embedder.encode_query, "phone")  # load the model before serving
+        # the parser's word lists (the typo guard reads an English frequency list) load now, not on a query
+        await anyio.to_thread.run_sync(parse_query, "samsung phone under 15k")
         if len(catalog) and await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
             await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
         app.state.retriever = Retriever(catalog, embedder, milvus, settings.milvus_collection,
