@@ -55,8 +55,8 @@ SortIntent = Literal["relevance", "price_asc", "price_desc", "rating_desc"]
 class Constraints(Strict):
     """Constraints parsed from a query and/or given as explicit filters. Unset means unconstrained."""
 
-    brands: list[str] = Field(default_factory=list)
-    brands_exclude: list[str] = Field(default_factory=list, description="brands the shopper ruled out")
+    brands: list[str] = Field(default_factory=list, max_length=20)
+    brands_exclude: list[str] = Field(default_factory=list, max_length=20, description="brands the shopper ruled out")
     price_min_inr: float | None = Field(default=None, ge=0)
     price_max_inr: float | None = Field(default=None, ge=0)
     ram_gb_min: float | None = Field(default=None, ge=0)
@@ -65,9 +65,9 @@ class Constraints(Strict):
     storage_gb_max: float | None = Field(default=None, ge=0)
     rating_min: float | None = Field(default=None, ge=0, le=5)
     discount_pct_min: float | None = Field(default=None, ge=0, le=100)
-    price_bands: list[PriceBand] = Field(default_factory=list)
+    price_bands: list[PriceBand] = Field(default_factory=list, max_length=5)
     feature_phone: bool | None = None
-    colors: list[str] = Field(default_factory=list)
+    colors: list[str] = Field(default_factory=list, max_length=20)
     sort: SortIntent = "relevance"
 
     @property
@@ -83,7 +83,8 @@ Filters = Constraints
 class Correction(Open):
     """A word of the query read as another (a typo fixed against the catalog's vocabulary)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # "from" on the wire whichever way the model is dumped (a route's model_dump() as well as FastAPI's)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
     from_: str = Field(alias="from")
     to: str
 
