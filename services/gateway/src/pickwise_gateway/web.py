@@ -1,7 +1,7 @@
 """The built-in web page at ``/``: one static HTML/JS/CSS bundle in the package, no build step.
 
-With ``PICKWISE_WEB_EMBED_KEY`` on (the default when ``PICKWISE_ENVIRONMENT=local``) the page receives the
-first configured API key in a small inline config, so it works out of the box; anyone who can load the
+With ``PICKWISE_ENVIRONMENT=local`` (set by ``make run``; the default is ``production``) the page receives the
+first plain API key in its config, so it works out of the box; anyone who can load the
 page can read that key, so production turns it off and the shopper-facing storefront calls the API from
 its own backend (or the page asks for a key and keeps it in localStorage)."""
 
@@ -30,8 +30,10 @@ def _template() -> str:
 
 def page_config(settings: GatewaySettings) -> dict[str, object]:
     config: dict[str, object] = {"apiBase": "", "embeddedKey": False}
-    if settings.embed_key() and settings.api_keys:
-        config["apiKey"] = settings.api_keys[0]
+    # only a plain key of a local environment can be embedded: a configured key is known by its digest alone
+    plain = next((k.plain for k in settings.api_keys if k.plain is not None), None) if settings.embed_key() else None
+    if plain is not None:
+        config["apiKey"] = plain.get_secret_value()
         config["embeddedKey"] = True
     return config
 
