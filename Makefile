@@ -14,6 +14,7 @@ QUERIES ?= data/eval/flipkart_dev.jsonl
 TARGET ?= retriever
 MODE ?= bm25,dense,hybrid
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 REPORTS ?= .pickwise/reports
 # where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
@@ -48,11 +49,11 @@ eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybr
 	$(BIN)/pickwise-pipeline evaluate --queries $(QUERIES) --target $(TARGET) --modes $(MODE) \
 		--out $(REPORTS)/eval-$(TARGET).json
 
-bench: install ## load test of the running stack on 127.0.0.1; JSON in $(REPORTS)/bench.json
-	$(BIN)/pickwise-pipeline bench --out $(REPORTS)/bench.json
+bench: install ## load test of the running stack on 127.0.0.1 [BENCH_ARGS="--concurrency 1,10"]; JSON in $(REPORTS)/bench.json
+	$(BIN)/pickwise-pipeline bench --out $(REPORTS)/bench.json $(BENCH_ARGS)
 
 bench-click: install ## click -> visible delay over the running stack; JSON in $(REPORTS)/bench-click.json
-	$(BIN)/pickwise-pipeline bench-click --out $(REPORTS)/bench-click.json
+	$(BIN)/pickwise-pipeline bench-click --out $(REPORTS)/bench-click.json $(BENCH_ARGS)
 
 report: install ## PNG charts in docs/img/ from the last make eval / make bench JSON
 	$(BIN)/pickwise-pipeline report --reports $(REPORTS) --out docs/img

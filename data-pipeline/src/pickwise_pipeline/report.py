@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -55,11 +56,13 @@ def latency_vs_concurrency(bench: Report, path: Path) -> Path:
         latency.plot(levels, [r["p50_ms"] for r in mine], "o-", color=colour, label=f"{endpoint} p50")
         latency.plot(levels, [r["p95_ms"] for r in mine], "s--", color=colour, label=f"{endpoint} p95")
         throughput.plot(levels, [r["throughput_rps"] for r in mine], "o-", color=colour, label=endpoint)
+    levels = sorted({r["concurrency"] for r in rows})
     latency.set(title="Latency", xlabel="concurrent clients", ylabel="ms")
     throughput.set(title="Throughput", xlabel="concurrent clients", ylabel="requests/s")
     for axes in (latency, throughput):
         axes.grid(alpha=0.3)
         axes.set_ylim(bottom=0)
+        axes.set_xticks(levels)
         axes.legend(fontsize="small")
     figure.suptitle(f"Gateway under load: make bench{_when(bench)}")
     return _save(figure, path)
@@ -108,9 +111,13 @@ def ndcg_by_kind(evaluations: list[Report], path: Path) -> Path | None:
         xs = [i + (n - (len(series) - 1) / 2) * width for i in range(len(kinds))]
         axes.bar(xs, [values.get(k, 0.0) for k in kinds], width, color=colour, label=label)
     axes.set_xticks(range(len(kinds)), [f"{k}\n({counts[k]} q)" for k in kinds], fontsize="small")
-    axes.set(ylabel="NDCG@10", ylim=(0, 1.05), title=f"NDCG@10 per query kind: make eval{_when(evaluations[0])}")
+    # the interesting part is near the top: start the axis just below the lowest bar (0.1 steps)
+    lowest = min((v for _, values in series for v in values.values()), default=0.0)
+    bottom = max(0.0, math.floor((lowest - 0.05) * 10) / 10)
+    axes.set(ylabel="NDCG@10" + (f" (axis from {bottom:.1f})" if bottom > 0 else ""), ylim=(bottom, 1.01),
+             title=f"NDCG@10 per query kind: make eval{_when(evaluations[0])}")
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize="small", ncols=len(series), loc="lower right")
+    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(figure, path)
 
 
