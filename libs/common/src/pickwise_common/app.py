@@ -50,8 +50,6 @@ from pickwise_common.telemetry import (
 
 log = logging.getLogger("pickwise.app")
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/redoc", "/"})
-
 Check = Callable[[], Awaitable[Any]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

@@ -144,10 +144,19 @@ class ServiceClient:
         return response
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
-        return (await self.request("GET", path, **kwargs)).json()
+        return self._decode(await self.request("GET", path, **kwargs))
 
     async def post_json(self, path: str, body: Any, **kwargs: Any) -> Any:
-        return (await self.request("POST", path, json=body, **kwargs)).json()
+        return self._decode(await self.request("POST", path, json=body, **kwargs))
+
+    def _decode(self, response: httpx.Response) -> Any:
+        """The body as JSON; a body that is not JSON is the downstream's fault (a dependency error), so callers
+        never need to catch ``ValueError`` — which would also swallow their own bugs."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DependencyUnavailable(f"{self.target} answered a body that is not JSON",
+                                        dependency=self.target) from exc
 
 
 def _overloaded(response: httpx.Response) -> bool:

@@ -9,8 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from pickwise_common.settings import RedisSettings
+
+# What a Redis call raises when Redis is down, slow or refuses a command: the failures a caller degrades on.
+# Anything else (TypeError, AttributeError, ...) is a bug of ours and must surface, not degrade.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
 
 def create_redis(settings: RedisSettings) -> aioredis.Redis:

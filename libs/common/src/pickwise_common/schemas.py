@@ -353,11 +353,6 @@ class ErrorBody(Open):
     error: ErrorDetail
 
 
-class Health(Open):
-    status: str
-    service: str
-
-
 def ensure_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 

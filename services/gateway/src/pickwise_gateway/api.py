@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
@@ -115,8 +115,5 @@ async def similar(item_id: ItemId, retriever: RetrieverDep,
 
 @router.get("/popular", response_model=PopularResponse, tags=["catalog"], summary="Most popular items",
             responses=ERRORS)
-async def popular(request: Request, retriever: RetrieverDep,
-                  k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
-    params: dict[str, Any] = dict(request.query_params)
-    params["k"] = k
-    return await _proxy(retriever, "/v1/popular", params)
+async def popular(retriever: RetrieverDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
+    return await _proxy(retriever, "/v1/popular", {"k": k})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -38,6 +38,11 @@ async def get_publisher(request: Request) -> SessionEventPublisher:
     return request.app.state.session_events
 
 
+async def get_redis(request: Request) -> Any | None:
+    """The gateway's Redis client, or None when it started without one (features and fallback degrade)."""
+    return getattr(request.app.state, "redis", None)
+
+
 async def get_retriever(request: Request) -> ServiceClient:
     return request.app.state.clients["retriever"]
 
@@ -49,3 +54,4 @@ ClientsDep = Annotated[dict[str, ServiceClient], Depends(get_clients)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 PublisherDep = Annotated[SessionEventPublisher, Depends(get_publisher)]
 RetrieverDep = Annotated[ServiceClient, Depends(get_retriever)]
+RedisDep = Annotated[Any | None, Depends(get_redis)]

@@ -10,18 +10,19 @@ import time
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from pickwise_common import redis as rd
 from pickwise_common.errors import DependencyUnavailable, NotFound
 from pickwise_common.features import UserFeatures
 from pickwise_common.http import DownstreamError, ServiceClient
 from pickwise_common.public_api import FeedItem, FeedResponse
-from pickwise_common.schemas import Constraints, ErrorBody, Item
+from pickwise_common.schemas import Candidate, Constraints, ErrorBody, Item, Open
 from pickwise_common.telemetry import stage
 from pickwise_gateway import popularity
-from pickwise_gateway.deps import ClientsDep
+from pickwise_gateway.deps import ClientsDep, RedisDep
 
 log = logging.getLogger("pickwise.gateway.feed")
 
@@ -39,21 +40,15 @@ FEED_DEGRADED = Counter("pickwise_gateway_feed_degraded_total", "Feeds served de
 UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 
 
+class CandidateList(Open):
+    """What the retriever's list endpoints (``/v1/items/{id}/similar``, ``/v1/popular``) answer."""
+
+    candidates: list[Candidate]
+
+
 def items_of(body: Any) -> list[Item]:
-    """Items from a retriever list answer: ``{"items"|"candidates": [...]}`` or a bare list, each entry an
-    item or ``{"item": item, ...}``; entries that are not items are skipped."""
-    rows = body
-    if isinstance(body, dict):
-        rows = next((body[k] for k in ("items", "candidates", "similar", "results") if isinstance(body.get(k), list)),
-                    [])
-    out: list[Item] = []
-    for row in rows if isinstance(rows, list) else []:
-        data = row.get("item") if isinstance(row, dict) and isinstance(row.get("item"), dict) else row
-        try:
-            out.append(Item.model_validate(data))
-        except ValidationError:
-            continue
-    return out
+    """The items of a retriever list answer; a body that breaks the contract raises ``ValidationError``."""
+    return [c.item for c in CandidateList.model_validate(body).candidates]
 
 
 def brand_affinities(features: UserFeatures) -> list[tuple[str, float]]:
@@ -100,8 +95,8 @@ def fill(feed: list[FeedItem], extra: Iterable[tuple[Item, float]], reason: str,
 
 
 class _Feed:
-    def __init__(self, request: Request, clients: dict[str, ServiceClient], user_id: str, k: int) -> None:
-        self.redis = getattr(request.app.state, "redis", None)
+    def __init__(self, redis: Any | None, clients: dict[str, ServiceClient], user_id: str, k: int) -> None:
+        self.redis = redis
         self.clients = clients
         self.user_id = user_id
         self.k = k
@@ -154,7 +149,10 @@ class _Feed:
             elif isinstance(body, BaseException) and not isinstance(body, NotFound):
                 raise body
             elif not isinstance(body, BaseException):
-                out.append((seed, items_of(body)))
+                try:
+                    out.append((seed, items_of(body)))
+                except ValidationError:
+                    self.degrade("retriever_unavailable")
         return out
 
     async def popular(self, n: int, brands: list[str] | None = None) -> list[tuple[Item, float]]:
@@ -169,7 +167,7 @@ class _Feed:
                         "/v1/popular", params={"k": min(n, RETRIEVER_MAX_K)}, timeout_ms=RETRIEVER_TIMEOUT_MS)
                     items = items_of(body)
                     chosen = [(item, 1.0 - i / max(1, len(items))) for i, item in enumerate(items)]
-                except (DependencyUnavailable, DownstreamError) as exc:
+                except (DependencyUnavailable, DownstreamError, ValidationError) as exc:
                     log.info("retriever popularity unavailable: %s", exc)
                     self.degrade("retriever_unavailable")
             # the Redis walk ends in the catalog's rating order, so it also tops up a short list
@@ -178,7 +176,7 @@ class _Feed:
                     more, _ = await popularity.popular_items(
                         self.redis, n, filters=Constraints(brands=brands) if brands else None)
                     chosen += [(item, pop * 0.5) for item, pop in more]
-                except Exception as exc:  # Redis down: the feed lives without this part
+                except rd.REDIS_ERRORS as exc:  # Redis down: the feed lives without this part
                     log.info("popularity from Redis unavailable: %s", exc)
                     self.degrade("features_unavailable")
         self.timings["popular" if not brands else "preferred_brands"] = round((time.perf_counter() - start) * 1000, 2)
@@ -188,10 +186,10 @@ class _Feed:
 @router.get("/users/{user_id}/recommendations", response_model=FeedResponse, summary="A user's personal feed",
             responses={401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
                        422: {"model": ErrorBody, "description": "invalid user id or k"}})
-async def user_feed(user_id: UserId, request: Request, clients: ClientsDep,
+async def user_feed(user_id: UserId, redis: RedisDep, clients: ClientsDep,
                     k: Annotated[int, Query(ge=1, le=50)] = 10) -> FeedResponse:
     """Reflects the user's clicks within about a second of `POST /v1/events/click`."""
-    feed = _Feed(request, clients, user_id, k)
+    feed = _Feed(redis, clients, user_id, k)
     features, bought = await feed.user()
     seeds = [i for i in dict.fromkeys(features.recent_clicks) if i not in bought][:SEED_CLICKS]
     brands = [b for b, _ in brand_affinities(features)][:PREFERRED_BRANDS]

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from prometheus_client import Counter
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from pickwise_common import admission
+from pickwise_common import redis as rd
 from pickwise_common.constraints import canonical_filters
 from pickwise_common.errors import DependencyUnavailable, InvalidInput, NotFound
 from pickwise_common.http import DownstreamError, ServiceClient
@@ -26,6 +27,7 @@ from pickwise_common.schemas import (
     Constraints,
     GenerateRequest,
     Item,
+    Open,
     ParsedQuery,
     RankedItem,
     RerankRequest,
@@ -59,7 +61,15 @@ HARD_DEADLINE_SLACK_S = 0.02
 # how long the last fetched popularity list may stand in when a fresh fetch fails
 STALE_POPULARITY_S = 600.0
 # failures of a downstream that the answer can live without
-UNAVAILABLE = (DependencyUnavailable, DownstreamError, ValidationError, ValueError)
+# what a downstream can do wrong: unreachable, an error answer, or a body that breaks the contract. Our own
+# bugs (TypeError, AttributeError, a ValueError of our code) are not in it: they surface as 500s.
+UNAVAILABLE = (DependencyUnavailable, DownstreamError, ValidationError)
+
+
+class SessionTurns(Open):
+    """The part of the session service's ``GET /v1/sessions/{id}`` the gateway reads."""
+
+    turns: list[Turn] = Field(default_factory=list)
 
 
 class Budget:
@@ -190,10 +200,10 @@ class Recommender:
                 hop_ms = budget.hop_ms(self.settings.session_budget_ms)
                 body = await _within(self.clients["session"].get_json(
                     f"/v1/sessions/{request.session_id}", timeout_ms=hop_ms), hop_ms, "session")
-                turns = [Turn.model_validate(t) for t in (body.get("turns") or [])][-HISTORY_TURNS:]
+                turns = SessionTurns.model_validate(body).turns[-HISTORY_TURNS:]
             except NotFound:
                 turns = []
-            except (*UNAVAILABLE, AttributeError, TypeError) as exc:
+            except UNAVAILABLE as exc:
                 log.info("session unavailable: %s", exc)
                 outcome.degrade("session_unavailable")
                 turns = []
@@ -264,7 +274,7 @@ class Recommender:
                     self.popular.put(key, cached)
                     self.popular_stale.put(key, cached)
                 chosen, tier = cached
-            except Exception as exc:  # redis-py raises several families (connection, timeout, response)
+            except rd.REDIS_ERRORS as exc:
                 stale = self.popular_stale.get(key)
                 if stale is None:
                     raise DependencyUnavailable(f"retriever and the popularity fallback are unavailable: "

@@ -11,11 +11,12 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.deps import SettingsDep
 
 CONFIG_PLACEHOLDER = "<!--PICKWISE_CONFIG-->"
 STATIC_DIR = resources.files("pickwise_gateway") / "static"
@@ -49,8 +50,8 @@ def render_page(settings: GatewaySettings) -> str:
 
 
 @router.get("/", include_in_schema=False)
-async def index(request: Request) -> HTMLResponse:
-    return HTMLResponse(render_page(request.app.state.settings),
+async def index(settings: SettingsDep) -> HTMLResponse:
+    return HTMLResponse(render_page(settings),
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                                  "Referrer-Policy": "same-origin"})
 

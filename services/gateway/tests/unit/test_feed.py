@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from pickwise_common.features import UserFeatures
 from pickwise_common.schemas import Item
@@ -19,11 +20,16 @@ def _item(item_id: str, brand: str = "samsung", group: str | None = None) -> Ite
                 group_id=group or f"g-{item_id}")
 
 
-def test_items_of_reads_items_candidates_and_bare_lists() -> None:
+def test_items_of_reads_the_candidates_of_a_retriever_list_answer() -> None:
     raw: dict[str, Any] = _item("a").model_dump()
-    assert [i.item_id for i in items_of({"items": [raw, {"item": _item("b").model_dump()}]})] == ["a", "b"]
-    assert [i.item_id for i in items_of({"candidates": [{"item": raw, "fused_score": 1}]})] == ["a"]
-    assert [i.item_id for i in items_of([raw, {"nonsense": 1}])] == ["a"]
+    body = {"source": "24h", "candidates": [{"item": raw, "fused_score": 1}, {"item": _item("b").model_dump(),
+                                                                               "fused_score": 0.5}]}
+    assert [i.item_id for i in items_of(body)] == ["a", "b"]
+
+
+def test_items_of_refuses_a_body_that_breaks_the_contract() -> None:
+    with pytest.raises(ValidationError):
+        items_of({"items": [_item("a").model_dump()]})
 
 
 def test_neighbours_of_the_newest_click_rank_first() -> None:

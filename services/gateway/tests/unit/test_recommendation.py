@@ -216,3 +216,31 @@ async def test_a_filter_value_not_understood_never_reaches_a_downstream(fakes) -
         await recommender(fakes).recommend(request, request_id="r1", variant=VARIANT_A)
     assert [f["field"] for f in raised.value.fields] == ["body.filters.colors.0"]
     assert "retriever" not in fakes.seen
+
+
+async def test_session_answering_a_body_that_is_not_json_is_a_degradation(fakes) -> None:
+    fakes.handlers["session"] = lambda request: httpx.Response(200, text="<html>proxy error</html>")
+    response = await recommender(fakes).recommend(RecommendationRequest(query="phone", session_id="s1"),
+                                                  request_id="r1", variant=VARIANT_A)
+    assert response.degradation_reasons == ["session_unavailable"]
+
+
+async def test_session_answering_turns_of_the_wrong_shape_is_a_degradation(fakes) -> None:
+    fakes.handlers["session"] = lambda request: httpx.Response(200, json={"turns": "not a list"})
+    response = await recommender(fakes).recommend(RecommendationRequest(query="phone", session_id="s1"),
+                                                  request_id="r1", variant=VARIANT_A)
+    assert response.degradation_reasons == ["session_unavailable"]
+
+
+async def test_a_bug_of_ours_surfaces_instead_of_passing_for_a_dependency_outage(fakes, monkeypatch) -> None:
+    """A TypeError raised by our own code while reading the session is a bug: it must reach the caller (a 500
+    in the app), not be recorded as ``session_unavailable``."""
+    from pickwise_gateway import recommendation
+
+    def broken(*args, **kwargs):
+        raise TypeError("bug in our own code")
+
+    monkeypatch.setattr(recommendation.SessionTurns, "model_validate", broken)
+    with pytest.raises(TypeError, match="bug in our own code"):
+        await recommender(fakes).recommend(RecommendationRequest(query="phone", session_id="s1"),
+                                           request_id="r1", variant=VARIANT_A)

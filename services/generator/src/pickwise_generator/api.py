@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from pickwise_common.schemas import Answer, GenerateRequest
-from pickwise_generator.generation import Generator
+from pickwise_generator.deps import GeneratorDep
 
 router = APIRouter()
-
-
-def get_generator(request: Request) -> Generator:
-    return request.app.state.generator
-
-
-GeneratorDep = Annotated[Generator, Depends(get_generator)]
 
 
 @router.post("/v1/generate", response_model=Answer, tags=["generate"],

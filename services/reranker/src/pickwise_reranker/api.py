@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header
 
 from pickwise_common.app import require_admin_key
 from pickwise_common.errors import InvalidInput
 from pickwise_common.schemas import RerankRequest, RerankResponse
-from pickwise_reranker.config import RerankerSettings
+from pickwise_reranker.deps import RerankerDep, SettingsDep
 from pickwise_reranker.models import reload_models
-from pickwise_reranker.ranking import Reranker
 
 router = APIRouter()
-
-
-def get_settings(request: Request) -> RerankerSettings:
-    return request.app.state.settings
-
-
-def get_reranker(request: Request) -> Reranker:
-    return request.app.state.reranker
-
-
-SettingsDep = Annotated[RerankerSettings, Depends(get_settings)]
-RerankerDep = Annotated[Reranker, Depends(get_reranker)]
 
 
 @router.post("/v1/rerank", response_model=RerankResponse, tags=["rerank"],

@@ -41,7 +41,7 @@ class Popularity:
             pipe.zrevrange(rd.POPULARITY_ALL_KEY, 0, 0, withscores=True)
             pipe.zmscore(rd.POPULARITY_ALL_KEY, item_ids)
             top, scores = await pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - any Redis failure degrades to "no popularity"
+        except rd.REDIS_ERRORS as exc:  # any Redis failure degrades to "no popularity"
             self._failed(exc)
             return {}
         best = float(top[0][1]) if top else 0.0
@@ -75,6 +75,6 @@ class Popularity:
             ranked = [(m, float(s)) for m, s in rows if known(m)]
             if ranked:
                 return ranked, "all"
-        except Exception as exc:  # noqa: BLE001
+        except rd.REDIS_ERRORS as exc:
             self._failed(exc)
         return [], "rating"

@@ -3,9 +3,9 @@
 import pytest
 from pymilvus.exceptions import MilvusException
 
+from pickwise_common.constraints import milvus_filter, satisfies
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Constraints, Item
-from pickwise_common.constraints import milvus_filter, satisfies
 from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.dense import search
 

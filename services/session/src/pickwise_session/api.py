@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
@@ -13,6 +13,7 @@ from pickwise_common.features import UserFeatures
 from pickwise_common.schemas import ErrorBody, EventType, Turn
 from pickwise_common.telemetry import stage
 from pickwise_session import memory
+from pickwise_session.deps import PostgresDep, RedisDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
 
@@ -51,32 +52,31 @@ class UserEventsOut(BaseModel):
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"],
             responses={404: {"model": ErrorBody, "description": "unknown session"}})
-async def get_session(session_id: SafeId, request: Request,
+async def get_session(session_id: SafeId, postgres: PostgresDep, redis: RedisDep, settings: SettingsDep,
                       limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
     """The session's last turns with their parsed constraints (from the Redis cache, else Postgres)."""
-    state = request.app.state
     with stage("session", "read_session"):
-        return await memory.session_turns(state.postgres, getattr(state, "redis", None), session_id, limit,
-                                          state.settings.session_cache_turns)
+        return await memory.session_turns(postgres, redis, session_id, limit, settings.session_cache_turns)
 
 
 @router.get("/users/{user_id}/features", response_model=UserFeatures, tags=["users"],
             responses={503: {"model": ErrorBody, "description": "Redis unavailable"}})
-async def get_features(user_id: SafeId, request: Request) -> UserFeatures:
+async def get_features(user_id: SafeId, redis: RedisDep, settings: SettingsDep) -> UserFeatures:
     """Recent clicks (newest first) and brand/category affinities decayed to now."""
-    state = request.app.state
     with stage("session", "read_features"):
+        if redis is None:
+            raise DependencyUnavailable("redis is not configured", dependency="redis")
         try:
-            return await memory.user_features(state.redis, user_id, state.settings.affinity_half_life_h)
+            return await memory.user_features(redis, user_id, settings.affinity_half_life_h)
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(f"redis unavailable: {type(exc).__name__}", dependency="redis") from exc
 
 
 @router.get("/users/{user_id}/events", response_model=UserEventsOut, tags=["users"])
-async def get_events(user_id: SafeId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+async def get_events(user_id: SafeId, postgres: PostgresDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                      type: Annotated[EventType | None, Query(description="only this type")] = None) -> dict[str, Any]:
     """The user's interactions from the Postgres event log, newest first."""
     with stage("session", "read_events"):
-        events = await memory.user_events(request.app.state.postgres, user_id, limit,
+        events = await memory.user_events(postgres, user_id, limit,
                                           type.value if type is not None else None)
     return {"user_id": user_id, "events": events}
