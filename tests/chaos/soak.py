@@ -101,7 +101,9 @@ async def soak(stack: Stack, *, duration_s: float, rate_per_s: float, sample_eve
     return {"duration_s": round(duration_s), "rate_per_s": rate_per_s, "sample_every_s": sample_every_s,
             "requests": tally.summary(), "skipped_in_flight_cap": traffic.skipped,
             "events_acknowledged": len(traffic.acked_ids), "events_stored": stored, "restarts": restarts,
-            "memory_mb": memory_report(samples, warmup_s)}
+            "memory_mb": memory_report(samples, warmup_s),
+            "rss_series_mb": {name: [round(s[name] or 0, 1) for _, s in samples if name in s]
+                              for name in processes(stack)}}
 
 
 def print_report(report: dict[str, Any]) -> None:

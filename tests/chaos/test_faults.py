@@ -19,8 +19,10 @@ import asyncio
 import csv
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +33,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
+from pickwise_common.kafka import TOPIC_DLQ
 from pickwise_common.launcher.processes import ManagedProcess, Supervisor, port_open, wait_until
 from pickwise_common.launcher.stack import DEFAULT_API_KEY, Stack, StackConfig, start_stack
 
@@ -67,8 +71,14 @@ def _catalog_slice(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("chaos")
+def chaos_stack() -> Iterator[Stack]:
+    # not under pytest's basetemp: a concurrent pytest session prunes old basetemps, and Postgres dies when
+    # its data directory vanishes
+    with tempfile.TemporaryDirectory(prefix="pickwise-chaos-") as tmp:
+        yield from _started_stack(Path(tmp))
+
+
+def _started_stack(data_dir: Path) -> Iterator[Stack]:
     config = StackConfig.on_free_ports(data_dir, load_catalog=True)
     config.extra_env = {"PICKWISE_ENVIRONMENT": "local", "PICKWISE_API_KEYS": DEFAULT_API_KEY,
                         "PICKWISE_RATE_LIMIT_PER_MINUTE": "1000000", "PICKWISE_LOG_LEVEL": "WARNING",
@@ -79,6 +89,8 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        # the services' logs outlive the temp dir, for reading a failure
+        shutil.copytree(data_dir / "logs", REPORT.parent / "chaos-logs", dirs_exist_ok=True)
 
 
 def _process(stack: Stack, name: str) -> tuple[ManagedProcess, Supervisor]:
@@ -185,6 +197,24 @@ async def _drain(postgres_url: str, acked: set[str], must_store: set[str]) -> se
     return stored
 
 
+async def _dead_lettered(bootstrap: str, ids: set[str]) -> set[str]:
+    """Which of ``ids`` sit in the dead-letter topic (a lost event there can be replayed; one nowhere cannot)."""
+    if not ids:
+        return set()
+    consumer = AIOKafkaConsumer(TOPIC_DLQ, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    found: set[str] = set()
+    try:
+        while batch := await consumer.getmany(timeout_ms=3000):
+            for record in (r for part in batch.values() for r in part):
+                text = (record.value or b"").decode(errors="replace")
+                found |= {i for i in ids if i in text}
+    finally:
+        await consumer.stop()
+    return found
+
+
 def _report(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """The table on stdout (``pytest -s`` shows it) and everything in the JSON report."""
     REPORT.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +236,7 @@ async def test_faults_under_load_lose_no_acknowledged_event_and_answer_no_5xx(ch
     stop = asyncio.Event()
     runner = asyncio.create_task(traffic.run(stop))
     recovery_s: dict[str, float] = {}
+    killed_at: dict[str, float] = {}
     stored_before_broker_kill: set[str] = set()
     try:
         await asyncio.sleep(5)
@@ -215,9 +246,9 @@ async def test_faults_under_load_lose_no_acknowledged_event_and_answer_no_5xx(ch
             if fault == "broker":
                 stored_before_broker_kill = await _stored_ids(postgres_url, set(traffic.acked_ids))
             traffic.phase = fault
-            killed_at = time.monotonic()
+            killed_at[fault] = time.monotonic()
             os.kill(proc.pid or 0, signal.SIGKILL)
-            recovery_s[fault] = round(await _recover(stack, fault, restarts_before, killed_at), 1)
+            recovery_s[fault] = round(await _recover(stack, fault, restarts_before, killed_at[fault]), 1)
             await asyncio.sleep(SETTLE_S)
         traffic.phase = "after"
         await asyncio.sleep(SETTLE_S)
@@ -240,7 +271,12 @@ async def test_faults_under_load_lose_no_acknowledged_event_and_answer_no_5xx(ch
                      "no_answer": tally.searches.get("no answer", 0), "recovery_s": recovery_s.get(phase),
                      "events": dict(tally.events), "searches": dict(tally.searches),
                      "degraded": dict(tally.degraded)})
-    _report(rows, {"broker_kill": broker_kill, "skipped_in_flight_cap": traffic.skipped})
+    phase_of = {i: phase for phase, tally in traffic.tallies.items() for i in tally.acknowledged}
+    in_dlq = await _dead_lettered(stack.config.infra_config().kafka_bootstrap, lost)
+    lost_events = [{"event_id": i, "phase": phase_of[i], "in_dlq": i in in_dlq, "acked_s_after_kill":
+                    round(traffic.acked_at[i] - killed_at[phase_of[i]], 2) if phase_of[i] in killed_at else None}
+                   for i in sorted(lost, key=traffic.acked_at.__getitem__)]
+    _report(rows, {"broker_kill": broker_kill, "lost_events": lost_events, "skipped_in_flight_cap": traffic.skipped})
 
     assert lost <= at_risk, f"{len(lost - at_risk)} acknowledged events lost outside the broker's window"
     assert all(row["acknowledged"] == row["stored"] + row["lost_at_broker_kill"] for row in rows), rows

@@ -73,6 +73,7 @@ class Traffic:
     tallies: dict[str, Tally] = field(default_factory=dict)
     skipped: int = 0
     acked_ids: set[str] = field(default_factory=set)
+    acked_at: dict[str, float] = field(default_factory=dict)  # event id -> time.monotonic() of its 202
     _in_flight: int = 0
 
     def __post_init__(self) -> None:
@@ -125,6 +126,7 @@ class Traffic:
         if status == "202":
             tally.acknowledged.append(event_id)
             self.acked_ids.add(event_id)
+            self.acked_at[event_id] = time.monotonic()
 
     async def _search(self, client: httpx.AsyncClient, phase: str) -> None:
         params = {"q": self._random.choice(self.queries), "k": 10, "user_id": f"chaos-u{self._random.randrange(200)}"}
