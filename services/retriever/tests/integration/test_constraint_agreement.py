@@ -55,7 +55,7 @@ def random_constraints(rng: random.Random, brands: list[str], colours: list[str]
     return Constraints(**c)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def catalog(stack, infra) -> Catalog:
     pool = await create_pool(PostgresSettings(postgres_url=SecretStr(infra.config.postgres_url)))
     try:
