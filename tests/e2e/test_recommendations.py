@@ -44,11 +44,17 @@ def test_query_returns_items_parsed_constraints_grounded_answer_and_timings(gate
     assert body["degraded"] == bool(body["degradation_reasons"])
 
 
-def test_items_satisfy_the_parsed_price_and_brand(gateway) -> None:
+def test_items_satisfy_the_parsed_price_and_brand_strict_matches_first(gateway) -> None:
+    """Brand is never relaxed; when fewer models than k meet price and RAM, the ones that do come first and
+    ``parsed.relaxed`` names what was widened for the rest (decision 0732)."""
     body = gateway.post("/v1/recommendations", json={"query": QUERY, "k": 5, "generate": False}).json()
-    assert body["items"]
-    assert all(i["price_inr"] <= 20000 for i in body["items"]), [i["price_inr"] for i in body["items"]]
+    assert len(body["items"]) == 5
     assert all(i["brand"].lower() == "samsung" for i in body["items"])
+    strict = [i["price_inr"] <= 20000 and (i["ram_gb"] or 0) >= 8 for i in body["items"]]
+    assert strict[0], body["items"][0]
+    assert strict == sorted(strict, reverse=True), strict  # every strict match before every relaxed one
+    if not all(strict):
+        assert set(body["parsed"]["relaxed"]) & {"price_max_inr", "ram_gb_min"}, body["parsed"]
 
 
 def test_explicit_filters_narrow_the_results(gateway) -> None:

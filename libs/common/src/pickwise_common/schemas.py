@@ -158,7 +158,7 @@ class RetrieveResponse(Open):
 class RerankRequest(Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     candidates: list[Candidate] = Field(max_length=500)
-    parsed: Constraints | None = None
+    parsed: ParsedQuery | Constraints | None = None
     user_id: Id | None = None
     k: int = Field(default=10, ge=1, le=100)
     explain: bool = False
@@ -205,7 +205,7 @@ class GenerateRequest(Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     items: list[Item] = Field(max_length=50)
     history: list[Turn] = Field(default_factory=list, max_length=20)
-    parsed: Constraints | None = None
+    parsed: ParsedQuery | Constraints | None = None
 
 
 class Pick(Open):

@@ -44,3 +44,16 @@ def test_blank_query_is_rejected() -> None:
 def test_impossible_price_range_is_detected() -> None:
     assert Constraints(price_min_inr=20000, price_max_inr=10000).impossible
     assert not Constraints(price_min_inr=10000, price_max_inr=20000).impossible
+
+
+def test_rerank_and_generate_take_the_retrievers_parsed_query_or_plain_constraints() -> None:
+    """The gateway forwards what the retriever understood (with corrections and relaxed constraints) or
+    plain constraints; neither may be refused by the strict request models."""
+    from pickwise_common.schemas import Constraints, GenerateRequest, ParsedQuery, RerankRequest
+
+    parsed = {"brands": ["Samsung"], "corrections": [{"from": "smasung", "to": "samsung"}],
+              "relaxed": ["price_max_inr"]}
+    rerank = RerankRequest(query="smasung phone", candidates=[], parsed=parsed)
+    assert isinstance(rerank.parsed, ParsedQuery) and rerank.parsed.relaxed == ["price_max_inr"]
+    generate = GenerateRequest(query="samsung phone", items=[], parsed=Constraints(brands=["Samsung"]))
+    assert generate.parsed is not None and generate.parsed.brands == ["Samsung"]

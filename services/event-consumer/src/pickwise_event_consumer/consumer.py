@@ -149,11 +149,26 @@ class ConsumerLoop:
                         consumer.seek(tp, part[0].offset)
                     await self._sleep(1.0)
                     continue
-                await consumer.commit({tp: part[-1].offset + 1 for tp, part in batch.items()})
+                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+                if await self._log_was_lost(consumer, offsets):
+                    return  # a fresh member rejoins; the batch is stored, its offsets mean nothing any more
+                await consumer.commit(offsets)
                 self._backoff_s = 0.0
                 self.state.batches += 1
                 self.state.records += len(records)
             await self._update_lag(consumer)
+
+    async def _log_was_lost(self, consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> bool:
+        """True when an offset to commit lies past the partition's end on the broker now: the batch came from
+        a broker that has since lost its log (the embedded one restarts empty). Committing it would make the
+        new log's first messages look consumed, so the member rejoins instead (decision 0771)."""
+        ends = await consumer.end_offsets(list(offsets))
+        stale = [f"{tp.topic}[{tp.partition}] {offset} > {ends.get(tp)}" for tp, offset in offsets.items()
+                 if ends.get(tp) is not None and offset > ends[tp]]
+        if stale:
+            self._note_error(f"commit past the log end ({', '.join(stale)}): broker lost its log; rejoining")
+            self._restart.set()
+        return bool(stale)
 
     async def _pause_while_store_down(self, consumer: AIOKafkaConsumer) -> None:
         """Pause every assigned partition for the back-off, polling meanwhile (a paused member still polls,
