@@ -295,8 +295,10 @@ def test_a_click_continues_its_trace_into_the_event_consumer(traced_gateway, col
     assert response.status_code == 202, response.text
     trace_id = response.headers["x-trace-id"]
 
+    # each process exports its spans in its own batches: wait for both sides, not just the consumer's
     tree = wait_for_trace(collector, trace_id, lambda t: _has(t, "event-consumer", "consume events.interactions")
-                          and _has(t, "event-consumer", "redis.apply_features"))
+                          and _has(t, "event-consumer", "redis.apply_features")
+                          and _has(t, "gateway", "POST /v1/events/click") and _has(t, "gateway", "produce_event"))
 
     root = tree.one("gateway", "POST /v1/events/click")
     assert tree.roots() == [root]
