@@ -20,7 +20,7 @@ _ALLOWED_CONTROLS = frozenset("\t\n\r")
 
 
 def forbidden_character(text: str) -> str | None:
-    """The first character that has no place in a query or an id, as ``U+XXXX``; None when clean."""
+    """The first character that has no place in a query or an id, as ``U+hhhh`` (hex); None when clean."""
     for char in text:
         code = ord(char)
         if code in _FORBIDDEN or ((code < 0x20 or 0x7F <= code <= 0x9F) and char not in _ALLOWED_CONTROLS):
