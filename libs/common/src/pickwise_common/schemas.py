@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pickwise_common.catalogs import DEFAULT_CATALOG, CatalogName
 
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 MAX_QUERY_CHARS = 500
@@ -32,21 +34,39 @@ PriceBand = Literal["budget", "mid", "premium", "flagship"]
 
 
 class Item(Open):
+    """A catalog item. ``price`` is in the catalog's ``currency``; ``price_inr`` is kept (equal to ``price``)
+    for the INR catalog's clients and is null elsewhere (decision 0801)."""
+
     item_id: str
+    catalog: str = DEFAULT_CATALOG
     title: str
-    brand: str
-    model: str
+    brand: str = ""
+    model: str = ""
     color: str | None = None
     category: str = "mobile"
     ram_gb: float | None = None
     storage_gb: float | None = None
-    price_inr: float
+    price: float | None = None
+    currency: str = "INR"
+    price_inr: float | None = None
     original_price_inr: float | None = None
     discount_pct: float | None = None
     rating: float | None = None
-    price_band: PriceBand
-    group_id: str
+    price_band: PriceBand | None = None
+    group_id: str = ""
     attrs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _prices_and_group(self) -> Item:
+        if self.price is None:
+            if self.price_inr is None:
+                raise ValueError("an item needs a price (price, or price_inr for an INR catalog)")
+            self.price = self.price_inr
+        if self.currency == "INR" and self.price_inr is None:
+            self.price_inr = self.price
+        if not self.group_id:
+            self.group_id = self.item_id
+        return self
 
 
 SortIntent = Literal["relevance", "price_asc", "price_desc", "rating_desc"]
@@ -116,6 +136,7 @@ FusionMethod = Literal["weighted", "rrf"]
 
 class RetrieveRequest(Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    catalog: CatalogName = DEFAULT_CATALOG
     k: int = Field(default=50, ge=1, le=500)
     mode: RetrievalMode = "hybrid"
     fusion: FusionMethod = "weighted"
@@ -157,6 +178,7 @@ class RetrieveResponse(Open):
 
 class RerankRequest(Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    catalog: CatalogName = DEFAULT_CATALOG
     candidates: list[Candidate] = Field(max_length=500)
     parsed: ParsedQuery | Constraints | None = None
     user_id: Id | None = None
@@ -203,6 +225,7 @@ class Turn(Open):
 
 class GenerateRequest(Strict):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    catalog: CatalogName = DEFAULT_CATALOG
     items: list[Item] = Field(max_length=50)
     history: list[Turn] = Field(default_factory=list, max_length=20)
     parsed: ParsedQuery | Constraints | None = None
@@ -234,9 +257,11 @@ class EventType(str, Enum):
     click = "click"
     add_to_cart = "add_to_cart"
     purchase = "purchase"
+    dismiss = "dismiss"   # "not interested": never recommend this item to this user again
 
 
-EVENT_WEIGHTS = {EventType.view: 0.2, EventType.click: 1.0, EventType.add_to_cart: 3.0, EventType.purchase: 5.0}
+EVENT_WEIGHTS = {EventType.view: 0.2, EventType.click: 1.0, EventType.add_to_cart: 3.0, EventType.purchase: 5.0,
+                 EventType.dismiss: 0.0}
 
 
 def _not_in_future(value: datetime | None) -> datetime | None:
@@ -255,6 +280,8 @@ class EventIn(Strict):
     type: EventType
     user_id: Id
     item_id: Id
+    catalog: CatalogName | None = Field(default=None, description="default: the API key's catalog, else the item's")
+    quantity: int | None = Field(default=None, ge=1, le=100_000, description="units, for purchase/add_to_cart")
     session_id: Id | None = None
     request_id: Annotated[str, Field(max_length=128)] | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
@@ -271,6 +298,7 @@ class ClickIn(Strict):
     event_id: uuid.UUID | None = None
     user_id: Id
     item_id: Id
+    catalog: CatalogName | None = None
     session_id: Id | None = None
     request_id: Annotated[str, Field(max_length=128)] | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
@@ -295,6 +323,9 @@ class InteractionEvent(Open):
     ts: datetime
     user_id: str
     item_id: str
+    catalog: str = DEFAULT_CATALOG
+    quantity: int | None = None
+    invoice: str | None = None
     session_id: str | None = None
     request_id: str | None = None
     position: int | None = None
@@ -304,6 +335,7 @@ class InteractionEvent(Open):
     def from_input(cls, event: EventIn) -> InteractionEvent:
         return cls(event_id=event.event_id or uuid.uuid4(), type=event.type,
                    ts=event.ts or datetime.now(UTC), user_id=event.user_id, item_id=event.item_id,
+                   catalog=event.catalog or DEFAULT_CATALOG, quantity=event.quantity,
                    session_id=event.session_id, request_id=event.request_id, position=event.position,
                    source=event.source)
 
