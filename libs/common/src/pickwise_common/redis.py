@@ -11,6 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from pickwise_common.catalogs import catalog_key
 from pickwise_common.settings import RedisSettings
 
 # What a Redis call raises when Redis is down, slow or refuses a command: the failures a caller degrades on.
@@ -32,33 +33,51 @@ async def ping(client: aioredis.Redis) -> dict[str, Any]:
     return {"pool_in_use": len(getattr(pool, "_in_use_connections", ()))}
 
 
-def user_clicks_key(user_id: str) -> str:
-    return f"u:{{{user_id}}}:clicks"
+def user_clicks_key(user_id: str, catalog: str | None = None) -> str:
+    return catalog_key(catalog, f"u:{{{user_id}}}:clicks")
 
 
-def user_affinity_key(user_id: str) -> str:
-    return f"u:{{{user_id}}}:affinity"
+def user_affinity_key(user_id: str, catalog: str | None = None) -> str:
+    return catalog_key(catalog, f"u:{{{user_id}}}:affinity")
 
 
-def popularity_hour_key(at: datetime) -> str:
-    return "pop:h:" + at.astimezone(UTC).strftime("%Y%m%d%H")
+def user_history_key(user_id: str, catalog: str | None = None) -> str:
+    """Hash item_id -> interaction weight of everything the user bought/clicked (the CF fold-in input)."""
+    return catalog_key(catalog, f"u:{{{user_id}}}:hist")
+
+
+def user_dismissed_key(user_id: str, catalog: str | None = None) -> str:
+    """Set of the item ids the user dismissed: never recommended to them again."""
+    return catalog_key(catalog, f"u:{{{user_id}}}:dismissed")
+
+
+def popularity_hour_key(at: datetime, catalog: str | None = None) -> str:
+    return catalog_key(catalog, "pop:h:" + at.astimezone(UTC).strftime("%Y%m%d%H"))
 
 
 POPULARITY_ALL_KEY = "pop:all"
 
 
-def user_seen_key(user_id: str, event_id: str) -> str:
+def popularity_all_key(catalog: str | None = None) -> str:
+    return catalog_key(catalog, POPULARITY_ALL_KEY)
+
+
+def user_seen_key(user_id: str, event_id: str, catalog: str | None = None) -> str:
     """De-duplication mark of an event, in its user's slot: the feature script touches one slot only."""
-    return f"u:{{{user_id}}}:seen:{event_id}"
+    return catalog_key(catalog, f"u:{{{user_id}}}:seen:{event_id}")
 
 
 def session_key(session_id: str) -> str:
     return f"sess:{{{session_id}}}"
 
 
-def item_key(item_id: str) -> str:
-    return f"item:{item_id}"
+def item_key(item_id: str, catalog: str | None = None) -> str:
+    return catalog_key(catalog, f"item:{item_id}")
 
 
 # Sorted set item_id -> rating of the whole catalog (written by ingest): the last popularity fallback.
 CATALOG_BY_RATING_KEY = "catalog:by_rating"
+
+
+def catalog_by_rating_key(catalog: str | None = None) -> str:
+    return catalog_key(catalog, CATALOG_BY_RATING_KEY)
