@@ -133,8 +133,15 @@ class DownstreamSettings(PickwiseSettings):
     http_max_in_flight: int = Field(default=32, ge=1)
 
 
+def default_models_dir() -> Path:
+    """Where trained models live (``PICKWISE_MODELS_DIR``): ``<repo>/.pickwise/models``, never committed."""
+    return REPO_ROOT / ".pickwise" / "models"
+
+
 class ModelSettings(PickwiseSettings):
     embedding_model: str = "all-MiniLM-L6-v2"
+    # CF artifacts: <models_dir>/cf/<catalog>/cf-v<UTC stamp>/ (pickwise_common.cf)
+    models_dir: Path = Field(default_factory=default_models_dir)
     embedding_batch_size: int = 64
     query_cache_size: int = 2048
 
