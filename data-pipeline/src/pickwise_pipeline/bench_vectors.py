@@ -20,8 +20,8 @@ INDEXES: dict[str, dict[str, Any]] = {
     "IVF_FLAT": {"index_type": "IVF_FLAT", "params": {"nlist": 128}, "search": {"nprobe": 16}},
     "HNSW": {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 128}, "search": {"ef": 64}},
 }
-FILTERS = ['brand in ["Samsung"] and price_inr <= 20000.0', "price_inr >= 30000.0 and ram_gb >= 8.0",
-           'brand in ["Apple", "Google"]', "price_inr <= 15000.0", ""]
+FILTERS = ['brand in ["Samsung"] and price <= 20000.0', "price >= 30000.0 and ram_gb >= 8.0",
+           'brand in ["Apple", "Google"]', "price <= 15000.0", ""]
 
 
 def _rows(vectors: np.ndarray, rng: random.Random, ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def _rows(vectors: np.ndarray, rng: random.Random, ids: list[str] | None = None)
         price = float(int(rng.lognormvariate(9.8, 0.6)))
         out.append({"item_id": ids[n] if ids else f"b-{n}", "vector": vector.tolist(), "catalog": "bench",
                     "brand": rng.choice(brands), "group_id": f"g{n}", "color": "black", "price_band": "mid",
-                    "price_inr": price, "ram_gb": float(rng.choice([2, 4, 6, 8, 12])), "storage_gb": 128.0,
+                    "price": price, "ram_gb": float(rng.choice([2, 4, 6, 8, 12])), "storage_gb": 128.0,
                     "rating": 4.2, "discount_pct": 10.0, "feature_phone": False})
     return out
 

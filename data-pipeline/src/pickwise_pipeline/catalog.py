@@ -47,7 +47,7 @@ def price_band(price_inr: float) -> str:
 class ColumnMapping:
     """Which source column holds which field (missing optional columns are allowed)."""
 
-    catalog: str = "flipkart_mobiles"
+    catalog: str = "flipkart"
     id_prefix: str = "fm"
     category: str = "mobile"
     brand: str = "Brand"
@@ -187,8 +187,8 @@ def normalise_row(row: dict[str, Any], row_no: int, mapping: ColumnMapping,
     derived = sized(brand, model, color, ram_gb, storage_gb)
     attrs["feature_phone"] = derived.pop("feature_phone")
     item_id = clean(row.get(mapping.id_column)) if mapping.id_column else None
-    return Item(item_id=item_id or f"{mapping.id_prefix}-{row_no:05d}", brand=brand, model=model,
-                color=color, category=mapping.category, price_inr=price, original_price_inr=original,
+    return Item(item_id=item_id or f"{mapping.id_prefix}-{row_no:05d}", catalog=mapping.catalog, brand=brand,
+                model=model, color=color, category=mapping.category, price_inr=price, original_price_inr=original,
                 discount_pct=discount, rating=rating, price_band=price_band(price),  # type: ignore[arg-type]
                 attrs=attrs, **derived)
 
@@ -249,12 +249,15 @@ def search_text(item: Item) -> str:
     return item_text(item)
 
 
-def file_fingerprint(path: Path, mapping: ColumnMapping) -> str:
+def file_fingerprint(path: Path, mapping: ColumnMapping | dict[str, Any]) -> str:
+    """What a load depends on: the file's bytes, the mapping (a ``ColumnMapping`` or a description of another
+    loader), the indexed text's and the cleaning rules' versions."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    digest.update(json.dumps(mapping.__dict__, sort_keys=True).encode())
+    described = mapping if isinstance(mapping, dict) else mapping.__dict__
+    digest.update(json.dumps(described, sort_keys=True).encode())
     digest.update(f"text-v{TEXT_VERSION}".encode())  # tokenizer / indexed text changes re-index
     digest.update(f"cleaning-v{cleaning.CLEANING_VERSION}".encode())  # new repair/quarantine rules re-load
     return digest.hexdigest()

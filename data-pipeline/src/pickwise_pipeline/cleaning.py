@@ -68,6 +68,11 @@ class Repair:
 RepairRule = Callable[[Item, dict[tuple[str, str], list[Sizes]]], dict[str, Any] | None]
 
 
+def _price(item: Item) -> float:
+    """The item's price (the rules are about the INR phone catalog; ``Item`` always has one)."""
+    return float(item.price or 0.0)
+
+
 def rating_holds_price(item: Item, _siblings: dict[tuple[str, str], list[Sizes]]) -> dict[str, Any] | None:
     raw = item.attrs.get("rating_raw")
     if raw is None or 0 <= raw <= 5:
@@ -77,9 +82,9 @@ def rating_holds_price(item: Item, _siblings: dict[tuple[str, str], list[Sizes]]
 
 def lone_ram_is_storage(item: Item, siblings: dict[tuple[str, str], list[Sizes]]) -> dict[str, Any] | None:
     ram, storage = item.ram_gb, item.storage_gb
-    if ram is None or storage is not None or item.price_inr >= LONE_RAM_BUDGET_INR:
+    if ram is None or storage is not None or _price(item) >= LONE_RAM_BUDGET_INR:
         return None
-    if ram <= ceilings(item.price_inr)[0] or ram not in STANDARD_STORAGE_GB:
+    if ram <= ceilings(_price(item))[0] or ram not in STANDARD_STORAGE_GB:
         return None
     rams = {s.ram_gb for s in siblings.get((item.brand, item.model), []) if s.storage_gb == ram and s.ram_gb}
     return {"ram_gb": rams.pop() if len(rams) == 1 else None, "storage_gb": ram}
@@ -87,7 +92,7 @@ def lone_ram_is_storage(item: Item, siblings: dict[tuple[str, str], list[Sizes]]
 
 def ram_unit_is_mb(item: Item, _siblings: dict[tuple[str, str], list[Sizes]]) -> dict[str, Any] | None:
     ram, storage = item.ram_gb, item.storage_gb
-    if ram is None or storage is None or ram < 1 or storage >= 1 or item.price_inr >= 10_000:
+    if ram is None or storage is None or ram < 1 or storage >= 1 or _price(item) >= 10_000:
         return None
     return {"ram_gb": round(ram / 1024, 4)}
 
@@ -114,19 +119,19 @@ def _smartphone_ram_below_storage(df: pd.DataFrame) -> pd.Series:
 
 
 def _ram_plausible_for_price(df: pd.DataFrame) -> pd.Series:
-    limit = df.price_inr.map(lambda p: ceilings(p)[0])
+    limit = df.price.map(lambda p: ceilings(p)[0])
     return df.ram_gb.isna() | (df.ram_gb <= limit)
 
 
 def _storage_plausible_for_price(df: pd.DataFrame) -> pd.Series:
-    limit = df.price_inr.map(lambda p: ceilings(p)[1])
+    limit = df.price.map(lambda p: ceilings(p)[1])
     return df.storage_gb.isna() | (df.storage_gb <= limit)
 
 
 ITEM_SCHEMA = pa.DataFrameSchema(
     {
         "item_id": pa.Column(str, unique=True),
-        "price_inr": pa.Column(float, pa.Check.gt(0, error="price must be positive")),
+        "price": pa.Column(float, pa.Check.gt(0, error="price must be positive")),
         "rating": pa.Column(float, pa.Check.in_range(0, 5, error="rating must be in 0..5"), nullable=True),
         "ram_gb": pa.Column(float, pa.Check.in_range(0, 24, include_min=False, error="RAM must be in (0, 24] GB"),
                             nullable=True),
@@ -145,11 +150,11 @@ ITEM_SCHEMA = pa.DataFrameSchema(
 def frame(items: list[Item]) -> pd.DataFrame:
     return pd.DataFrame({
         "item_id": [i.item_id for i in items],
-        "price_inr": [i.price_inr for i in items],
+        "price": [i.price for i in items],
         "rating": [i.rating for i in items],
         "ram_gb": [i.ram_gb for i in items],
         "storage_gb": [i.storage_gb for i in items],
-    }, dtype=object).astype({"price_inr": float, "rating": float, "ram_gb": float, "storage_gb": float})
+    }, dtype=object).astype({"price": float, "rating": float, "ram_gb": float, "storage_gb": float})
 
 
 def violations(items: list[Item]) -> dict[int, list[str]]:

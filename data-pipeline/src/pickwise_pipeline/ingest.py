@@ -1,7 +1,9 @@
-"""``pickwise-pipeline ingest``: catalog file → Postgres ``items`` + Milvus vectors (with scalar fields for
-filtering) + a BM25 index (in ``catalog_state``) + Redis item metadata. Idempotent; ``--if-changed`` skips
-the heavy work when the file fingerprint and the embedding model match what was loaded last time (and
-re-creates the Redis metadata when Redis lost it)."""
+"""``pickwise-pipeline ingest [--catalog NAME]``: a catalog's source file → Postgres ``items`` + Milvus vectors
+(with scalar fields for filtering, ``catalog`` among them) + a BM25 index (its ``catalog_state`` row) + Redis
+item metadata under the catalog's keys. ``flipkart`` (default) reads its CSV through a ``ColumnMapping``;
+``retail`` aggregates the Online Retail invoice lines into items (``retail_catalog``). Idempotent per
+catalog; ``--if-changed`` skips the heavy work when the file fingerprint and the embedding model match what
+was loaded last time for that catalog (and re-creates the Redis metadata when Redis lost it)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +22,21 @@ import numpy as np
 from pickwise_common import postgres as pg
 from pickwise_common import redis as rd
 from pickwise_common.bm25 import Bm25sIndex, tokenize
+from pickwise_common.catalogs import CATALOGS, DEFAULT_CATALOG
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Item
-from pickwise_pipeline.catalog import (
-    FLIPKART,
-    ColumnMapping,
-    Normalised,
-    file_fingerprint,
-    normalise,
-    read_rows,
-    search_text,
-)
+from pickwise_pipeline import retail_catalog
+from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, file_fingerprint, normalise, read_rows, search_text
 from pickwise_pipeline.progress import Progress, summary_line
 from pickwise_pipeline.settings import PipelineSettings
 
 log = logging.getLogger("pickwise.ingest")
 
 MISSING = -1.0  # Milvus scalar fields are not nullable here: -1 marks "unknown" (RAM, storage, rating...)
+# names a catalog was stored under before catalogs were tenants: its ingest removes what they left behind
+LEGACY_NAMES: dict[str, tuple[str, ...]] = {"flipkart": ("flipkart_mobiles",)}
+# the retail mapping's version: bump when retail_catalog's aggregation or categories change (re-loads it)
+RETAIL_MAPPING_VERSION = 1
 
 
 def milvus_schema(dim: int) -> Any:
@@ -49,7 +50,7 @@ def milvus_schema(dim: int) -> Any:
     schema.add_field("group_id", DataType.VARCHAR, max_length=256)
     schema.add_field("color", DataType.VARCHAR, max_length=128)
     schema.add_field("price_band", DataType.VARCHAR, max_length=16)
-    schema.add_field("price_inr", DataType.FLOAT)
+    schema.add_field("price", DataType.FLOAT)  # in the catalog's currency
     schema.add_field("ram_gb", DataType.FLOAT)
     schema.add_field("storage_gb", DataType.FLOAT)
     schema.add_field("rating", DataType.FLOAT)
@@ -63,8 +64,8 @@ def milvus_row(item: Item, vector: np.ndarray, catalog: str) -> dict[str, Any]:
         return MISSING if value is None else float(value)
 
     return {"item_id": item.item_id, "vector": vector.tolist(), "catalog": catalog, "brand": item.brand,
-            "group_id": item.group_id, "color": (item.color or "").lower(), "price_band": item.price_band,
-            "price_inr": float(item.price_inr), "ram_gb": num(item.ram_gb), "storage_gb": num(item.storage_gb),
+            "group_id": item.group_id, "color": (item.color or "").lower(), "price_band": item.price_band or "",
+            "price": num(item.price), "ram_gb": num(item.ram_gb), "storage_gb": num(item.storage_gb),
             "rating": num(item.rating), "discount_pct": num(item.discount_pct),
             "feature_phone": bool(item.attrs.get("feature_phone", False))}
 
@@ -81,14 +82,17 @@ def write_milvus(settings: PipelineSettings, items: list[Item], vectors: np.ndar
             fields = client.describe_collection(name).get("fields", [])
             current = next((f for f in fields if f.get("name") == "vector"), {})
             current_dim = int(current.get("params", {}).get("dim", -1))
-            if current_dim != dim or not any(f.get("name") == "feature_phone" for f in fields):
+            names = {f.get("name") for f in fields}
+            # a collection of an older schema is rebuilt; the other catalogs' rows go with it, and their next
+            # `ingest --if-changed` re-loads them (their Milvus count no longer matches catalog_state)
+            if current_dim != dim or not {"feature_phone", "price"} <= names:
                 client.drop_collection(name)
         if not client.has_collection(name):
             index = client.prepare_index_params()
             # Exact search: 4k vectors take ~10 ms filtered (docs/scaling.md has the measurements).
             index.add_index(field_name="vector", index_type=settings.milvus_index_type, metric_type="IP")
             client.create_collection(name, schema=milvus_schema(dim), index_params=index)
-        client.delete(name, filter=f'catalog == "{catalog}"')
+        client.delete(name, filter=f"catalog in {json.dumps([catalog, *LEGACY_NAMES.get(catalog, ())])}")
         rows = [milvus_row(item, vectors[i], catalog) for i, item in enumerate(items)]
         for start in range(0, len(rows), 1000):
             client.insert(name, rows[start:start + 1000])
@@ -117,48 +121,61 @@ def milvus_count(settings: PipelineSettings, catalog: str) -> int:
 async def write_postgres(conn: Any, items: list[Item], catalog: str) -> None:
     rows = [(i.item_id, catalog, i.title, i.brand, i.model, i.color, i.category, i.ram_gb, i.storage_gb,
              i.price_inr, i.original_price_inr, i.discount_pct, i.rating, i.price_band, i.group_id,
-             json.dumps(i.attrs)) for i in items]
+             json.dumps(i.attrs), i.price, i.currency) for i in items]
     async with conn.transaction():
         await conn.executemany(
             """INSERT INTO items (item_id, catalog, title, brand, model, color, category, ram_gb, storage_gb,
-                   price_inr, original_price_inr, discount_pct, rating, price_band, group_id, attrs)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb)
+                   price_inr, original_price_inr, discount_pct, rating, price_band, group_id, attrs, price, currency)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16::jsonb,$17,$18)
                ON CONFLICT (item_id) DO UPDATE SET catalog=EXCLUDED.catalog, title=EXCLUDED.title,
                    brand=EXCLUDED.brand, model=EXCLUDED.model, color=EXCLUDED.color,
                    category=EXCLUDED.category, ram_gb=EXCLUDED.ram_gb, storage_gb=EXCLUDED.storage_gb,
                    price_inr=EXCLUDED.price_inr, original_price_inr=EXCLUDED.original_price_inr,
                    discount_pct=EXCLUDED.discount_pct, rating=EXCLUDED.rating, price_band=EXCLUDED.price_band,
-                   group_id=EXCLUDED.group_id, attrs=EXCLUDED.attrs, updated_at=now()""", rows)
+                   group_id=EXCLUDED.group_id, attrs=EXCLUDED.attrs, price=EXCLUDED.price,
+                   currency=EXCLUDED.currency, updated_at=now()""", rows)
         await conn.execute("DELETE FROM items WHERE catalog = $1 AND NOT (item_id = ANY($2::text[]))",
                            catalog, [i.item_id for i in items])
+        for legacy in LEGACY_NAMES.get(catalog, ()):
+            await conn.execute("DELETE FROM items WHERE catalog = $1", legacy)
+            await conn.execute("DELETE FROM catalog_state WHERE catalog = $1", legacy)
 
 
-async def write_redis(settings: PipelineSettings, items: list[Item]) -> None:
+def fallback_score(item: Item) -> float:
+    """An item's place in the catalog's last popularity fallback (``catalog_by_rating_key``): its rating, or,
+    in a catalog without ratings (retail), how many invoices it was on in the source file."""
+    if item.rating is not None:
+        return float(item.rating)
+    return float(item.attrs.get("invoices", 0))
+
+
+async def write_redis(settings: PipelineSettings, items: list[Item], catalog: str = DEFAULT_CATALOG) -> None:
     client = rd.create_redis(settings)
+    by_rating = rd.catalog_by_rating_key(catalog)
     try:
-        old = set(await client.zrange(rd.CATALOG_BY_RATING_KEY, 0, -1))
+        old = set(await client.zrange(by_rating, 0, -1))
         new = {i.item_id for i in items}
         pipe = client.pipeline(transaction=False)
         for n, item in enumerate(items, start=1):
-            pipe.hset(rd.item_key(item.item_id), mapping={
+            pipe.hset(rd.item_key(item.item_id, catalog), mapping={
                 "json": item.model_dump_json(), "brand": item.brand, "category": item.category,
                 "group_id": item.group_id})
-            pipe.zadd(rd.CATALOG_BY_RATING_KEY, {item.item_id: item.rating or 0.0})
+            pipe.zadd(by_rating, {item.item_id: fallback_score(item)})
             if n % 1000 == 0:
                 await pipe.execute()
         stale = sorted(old - new)
         if stale:
-            pipe.zrem(rd.CATALOG_BY_RATING_KEY, *stale)
-            pipe.delete(*[rd.item_key(i) for i in stale])
+            pipe.zrem(by_rating, *stale)
+            pipe.delete(*[rd.item_key(i, catalog) for i in stale])
         await pipe.execute()
     finally:
         await client.aclose()
 
 
-async def redis_has_catalog(settings: PipelineSettings, items_expected: int) -> bool:
+async def redis_has_catalog(settings: PipelineSettings, items_expected: int, catalog: str = DEFAULT_CATALOG) -> bool:
     client = rd.create_redis(settings)
     try:
-        return int(await client.zcard(rd.CATALOG_BY_RATING_KEY)) >= items_expected
+        return int(await client.zcard(rd.catalog_by_rating_key(catalog))) >= items_expected
     finally:
         await client.aclose()
 
@@ -177,46 +194,78 @@ def embed_with_progress(embedder: Embedder, texts: list[str], what: str) -> np.n
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
-async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapping, *,
-                     if_changed: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Source:
+    """What to load: the catalog's name, its file and how to read it."""
+
+    catalog: str
+    path: Path
+    mapping: ColumnMapping | None = None   # None: the retail invoice-line aggregation
+
+    def fingerprint(self) -> str:
+        if self.mapping is not None:
+            return file_fingerprint(self.path, self.mapping)
+        return file_fingerprint(self.path, {"loader": "retail_catalog", "version": RETAIL_MAPPING_VERSION})
+
+    def load(self) -> tuple[list[Item], dict[str, Any]]:
+        """The items and the load report (rows read, rejected, duplicates, what was excluded and why)."""
+        if self.mapping is None:
+            retail = retail_catalog.load(self.path)
+            return retail.items, retail.report()
+        normalised = normalise(read_rows(self.path), self.mapping)
+        return normalised.items, normalised.report()
+
+
+def default_source(settings: PipelineSettings, catalog: str) -> Path:
+    if catalog == "retail":
+        return settings.data_dir / "retail" / "online_retail.csv.gz"
+    return settings.resolved_catalog_path()
+
+
+_ITEMS_JSON = """SELECT json_build_object('item_id', item_id, 'catalog', catalog, 'title', title, 'brand', brand,
+                      'model', model, 'color', color, 'category', category, 'ram_gb', ram_gb,
+                      'storage_gb', storage_gb, 'price', price, 'currency', currency, 'price_inr', price_inr,
+                      'original_price_inr', original_price_inr, 'discount_pct', discount_pct,
+                      'rating', rating, 'price_band', price_band, 'group_id', group_id,
+                      'attrs', attrs)::text AS j FROM items WHERE catalog = $1 ORDER BY item_id"""
+
+
+async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapping | None = FLIPKART, *,
+                     if_changed: bool, catalog: str | None = None) -> dict[str, Any]:
+    """Load one catalog (``catalog`` defaults to the mapping's; without a mapping: retail)."""
+    catalog = catalog or (mapping.catalog if mapping is not None else retail_catalog.CATALOG)
+    source = Source(catalog, path, mapping)
     started = time.perf_counter()
-    fingerprint = file_fingerprint(path, mapping)
+    fingerprint = source.fingerprint()
     pool = await pg.create_pool(settings, migrate=True)
     try:
         async with pool.acquire() as conn:
             state = await conn.fetchrow(
                 "SELECT fingerprint, embedding_model, item_count, report FROM catalog_state WHERE catalog = $1",
-                mapping.catalog)
+                catalog)
             if if_changed and state and state["fingerprint"] == fingerprint and \
                     state["embedding_model"] == settings.embedding_model and \
-                    milvus_count(settings, mapping.catalog) == state["item_count"]:
+                    milvus_count(settings, catalog) == state["item_count"]:
                 report = json.loads(state["report"])
-                if await redis_has_catalog(settings, state["item_count"]):
-                    return {"status": "unchanged", "catalog": mapping.catalog, **_summary(report)}
-                items = [Item.model_validate_json(r["j"]) for r in await conn.fetch(
-                    """SELECT json_build_object('item_id', item_id, 'title', title, 'brand', brand,
-                           'model', model, 'color', color, 'category', category, 'ram_gb', ram_gb,
-                           'storage_gb', storage_gb, 'price_inr', price_inr,
-                           'original_price_inr', original_price_inr, 'discount_pct', discount_pct,
-                           'rating', rating, 'price_band', price_band, 'group_id', group_id,
-                           'attrs', attrs)::text AS j FROM items WHERE catalog = $1 ORDER BY item_id""",
-                    mapping.catalog)]
-                await write_redis(settings, items)
-                return {"status": "redis_restored", "catalog": mapping.catalog, **_summary(report)}
+                if await redis_has_catalog(settings, state["item_count"], catalog):
+                    return {"status": "unchanged", "catalog": catalog, **_summary(report)}
+                items = [Item.model_validate_json(r["j"]) for r in await conn.fetch(_ITEMS_JSON, catalog)]
+                await write_redis(settings, items, catalog)
+                return {"status": "redis_restored", "catalog": catalog, **_summary(report)}
 
-            normalised: Normalised = normalise(read_rows(path), mapping)
-            items = normalised.items
+            t = time.perf_counter()
+            items, report = source.load()
+            report["read_s"] = round(time.perf_counter() - t, 1)
             if not items:
                 raise SystemExit(f"no usable rows in {path}")
-            report = normalised.report()
             embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
             t = time.perf_counter()
-            vectors = embed_with_progress(embedder, [search_text(i) for i in items], f"ingest {mapping.catalog}: embed")
+            vectors = embed_with_progress(embedder, [search_text(i) for i in items], f"ingest {catalog}: embed")
             report["embed_s"] = round(time.perf_counter() - t, 1)
-            write_milvus(settings, items, vectors, mapping.catalog)
+            write_milvus(settings, items, vectors, catalog)
             bm25 = Bm25sIndex.build([tokenize(search_text(i)) for i in items])
-            await write_postgres(conn, items, mapping.catalog)
-            await write_redis(settings, items)
+            await write_postgres(conn, items, catalog)
+            await write_redis(settings, items, catalog)
             report["seconds"] = round(time.perf_counter() - started, 1)
             await conn.execute(
                 """INSERT INTO catalog_state (catalog, fingerprint, embedding_model, embedding_dim, item_count,
@@ -226,34 +275,54 @@ async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapp
                        embedding_model=EXCLUDED.embedding_model, embedding_dim=EXCLUDED.embedding_dim,
                        item_count=EXCLUDED.item_count, bm25_index=EXCLUDED.bm25_index,
                        report=EXCLUDED.report, updated_at=now()""",
-                mapping.catalog, fingerprint, settings.embedding_model, int(vectors.shape[1]), len(items),
+                catalog, fingerprint, settings.embedding_model, int(vectors.shape[1]), len(items),
                 bm25.to_bytes(), json.dumps(report))
-            return {"status": "loaded", "catalog": mapping.catalog, **report}
+            return {"status": "loaded", "catalog": catalog, **report}
     finally:
         await pool.close()
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
     keys = ("rows_read", "items", "rows_rejected", "rejected_by_reason", "rows_repaired", "repaired_by_rule",
-            "rows_quarantined", "duplicates", "groups")
+            "rows_quarantined", "duplicates", "groups", "excluded_codes", "excluded_code_lines", "skipped_lines",
+            "codes_without_sale", "case_variants_merged")
     return {k: report[k] for k in keys if k in report}
+
+
+def resolve(args: argparse.Namespace, settings: PipelineSettings) -> Source:
+    """The catalog and file the arguments name. ``--catalog`` is a catalog name; a file path there (the
+    form before catalogs were tenants) still loads that file, into the mapping's catalog."""
+    named, path = args.catalog, Path(args.source) if args.source else None
+    if named and named not in CATALOGS and Path(named).suffix:
+        named, path = None, Path(named)
+    mapping = ColumnMapping.from_file(Path(args.mapping)) if args.mapping else None
+    if mapping is not None:
+        if named and named != mapping.catalog:
+            raise SystemExit(f"--mapping is for catalog {mapping.catalog!r}, not {named!r}")
+        catalog = mapping.catalog
+    else:
+        catalog = named or DEFAULT_CATALOG
+        if catalog not in CATALOGS:
+            raise SystemExit(f"unknown catalog {catalog!r}; known: {', '.join(CATALOGS)} (or give --mapping)")
+        mapping = None if catalog == retail_catalog.CATALOG else FLIPKART
+    return Source(catalog, path or default_source(settings, catalog), mapping)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = PipelineSettings()
-    path = Path(args.catalog) if args.catalog else settings.resolved_catalog_path()
-    mapping = ColumnMapping.from_file(Path(args.mapping)) if args.mapping else FLIPKART
-    if not path.is_file():
-        print(f"catalog file not found: {path}", file=sys.stderr)
+    source = resolve(args, settings)
+    if not source.path.is_file():
+        print(f"catalog file not found: {source.path}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = asyncio.run(run_ingest(settings, path, mapping, if_changed=args.if_changed))
+    result = asyncio.run(run_ingest(settings, source.path, source.mapping, if_changed=args.if_changed,
+                                    catalog=source.catalog))
     rows = int(result.get("rows_read") or result.get("items") or 0)
     print(summary_line(f"ingest {result['catalog']} ({result['status']})", rows, time.perf_counter() - started),
           file=sys.stderr, flush=True)
     if not args.verbose:  # the row lists stay in catalog_state.report; --verbose prints them
-        for key in ("rejected", "repaired", "quarantined"):
+        for key in ("rejected", "repaired", "quarantined", "excluded_by_code", "codes_without_sale_examples"):
             result.pop(key, None)
     print(json.dumps(result, indent=None if not args.verbose else 2, default=str))
     return 0
@@ -261,7 +330,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("ingest", help="load a catalog into Postgres, Milvus, BM25 and Redis")
-    parser.add_argument("--catalog", help="CSV or JSONL file (default: PICKWISE_CATALOG_PATH or the Flipkart CSV)")
+    parser.add_argument("--catalog", help=f"catalog to load: {', '.join(CATALOGS)} (default {DEFAULT_CATALOG}); "
+                                          "a file path here loads that file into the default catalog")
+    parser.add_argument("--source", help="the catalog's file (default: PICKWISE_CATALOG_PATH or the Flipkart CSV "
+                                         "for flipkart, data/retail/online_retail.csv.gz for retail)")
     parser.add_argument("--mapping", help="JSON column mapping for another catalog (see catalog.ColumnMapping)")
     parser.add_argument("--if-changed", action="store_true",
                         help="skip when the file fingerprint and embedding model match the last load")

@@ -47,15 +47,20 @@ def tokenize(text: str) -> list[str]:
 
 
 def item_text(item: Item) -> str:
-    """The text of an item that ingest indexes for BM25 and embeds for dense search."""
+    """The text of an item that ingest indexes for BM25 and embeds for dense search: a phone's brand, model,
+    colour, sizes and band; an item without brand and model (the retail catalog) its title, category and
+    stock code."""
+    if not item.brand and not item.model:
+        return " ".join(w for w in (item.title, item.category, str(item.attrs.get("stock_code", ""))) if w)
     words = [item.brand, item.model, item.color or ""]
     if item.ram_gb:
         words.append(f"{item.ram_gb:g} GB RAM")
     if item.storage_gb:
         words.append(f"{item.storage_gb:g} GB storage")
     words.append("keypad feature phone" if item.attrs.get("feature_phone") else f"{item.category} smartphone")
-    words.append({"budget": "budget", "mid": "mid-range", "premium": "premium", "flagship": "flagship"}
-                 [item.price_band])
+    if item.price_band:
+        words.append({"budget": "budget", "mid": "mid-range", "premium": "premium", "flagship": "flagship"}
+                     [item.price_band])
     return " ".join(w for w in words if w)
 
 

@@ -41,8 +41,8 @@ class Dimension:
 DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("brands", "brand", "in", "brand"),
     Dimension("brands_exclude", "brand", "not_in", "brand_exclude"),
-    Dimension("price_min_inr", "price_inr", "min", "price_min"),
-    Dimension("price_max_inr", "price_inr", "max", "price_max"),
+    Dimension("price_min_inr", "price", "min", "price_min"),
+    Dimension("price_max_inr", "price", "max", "price_max"),
     Dimension("ram_gb_min", "ram_gb", "min", "ram"),
     Dimension("ram_gb_max", "ram_gb", "max", "ram"),
     Dimension("storage_gb_min", "storage_gb", "min", "storage"),
@@ -73,6 +73,8 @@ def milvus_value(item: Item, attribute: str) -> Any:
     value = item_value(item, attribute)
     if attribute == "color":
         return (value or "").lower()
+    if attribute == "price_band":
+        return value or ""  # a catalog without bands (retail) stores ""
     if attribute in NUMERIC_ATTRIBUTES:
         return MILVUS_UNKNOWN if value is None else float(value)
     return value

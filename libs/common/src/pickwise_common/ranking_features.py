@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 
 from pickwise_common.constraints import FEATURES, feature_verdicts
-from pickwise_common.schemas import Candidate, Constraints
+from pickwise_common.schemas import Candidate, Constraints, Item
 
 NAN = float("nan")
 
@@ -46,6 +46,11 @@ def _minmax(values: Sequence[float | None]) -> list[float]:
     return out
 
 
+def _price(item: Item) -> float:
+    """The item's price in its catalog's currency (features compare prices within one query, one catalog)."""
+    return float(item.price or 0.0)
+
+
 def _num(value: float | None) -> float:
     return NAN if value is None else float(value)
 
@@ -63,7 +68,7 @@ def extract_features(candidates: Sequence[Candidate], parsed: Constraints | None
     pops = [c.popularity for c in candidates]
     bm25_n, dense_n, fused_n = _minmax(bm25), _minmax(dense), _minmax(fused)
     rating_n, pop_n = _minmax(ratings), _minmax(pops)
-    prices = [c.item.price_inr for c in candidates]
+    prices = [_price(c.item) for c in candidates]
     order = sorted(range(n), key=lambda i: prices[i])
     price_pct = [0.0] * n
     for position, index in enumerate(order):
@@ -76,11 +81,11 @@ def extract_features(candidates: Sequence[Candidate], parsed: Constraints | None
         asked = [v for v in sat.values() if v is not None]
         n_constraints = float(len(asked))
         if lo is not None and hi is not None and hi > lo:
-            pos_in_range = (cand.item.price_inr - lo) / (hi - lo)
+            pos_in_range = (prices[i] - lo) / (hi - lo)
         elif hi is not None and hi > 0:
-            pos_in_range = cand.item.price_inr / hi
+            pos_in_range = prices[i] / hi
         elif lo is not None and lo > 0:
-            pos_in_range = cand.item.price_inr / lo
+            pos_in_range = prices[i] / lo
         else:
             pos_in_range = NAN
         row = [
@@ -91,8 +96,8 @@ def extract_features(candidates: Sequence[Candidate], parsed: Constraints | None
             float(all(asked)) if asked else NAN,
             n_constraints,
             _num(cand.item.rating), rating_n[i], _num(cand.item.discount_pct),
-            math.log1p(max(cand.item.price_inr, 0.0)), price_pct[i], pos_in_range,
-            BAND_ORDINAL.get(cand.item.price_band, NAN),
+            math.log1p(max(prices[i], 0.0)), price_pct[i], pos_in_range,
+            BAND_ORDINAL.get(cand.item.price_band or "", NAN),
             _num(pops[i]), pop_n[i],
             *(float(parsed.sort == intent) for intent in SORT_INTENTS),
         ]
