@@ -361,6 +361,50 @@ class EventAccepted(Open):
     status: Literal["accepted"] = "accepted"
 
 
+# ---------------------------------------------------------------- collaborative filtering (decision 0813)
+
+class CfRecommendRequest(Strict):
+    """The retriever's ``POST /v1/cf/recommend``: a user's feed from the catalog's CF model."""
+
+    catalog: CatalogName = DEFAULT_CATALOG
+    user_id: Id
+    k: int = Field(default=10, ge=1, le=100)
+    explain: bool = False
+    exclude_item_ids: list[Id] = Field(default_factory=list, max_length=500)
+
+
+class CfScoredItem(Open):
+    item: Item
+    score: float
+    reason: str = Field(description="the source that gave most: repeat, als, clicks, bought_together, popularity")
+    sources: dict[str, float] | None = Field(default=None, description="explain: each source's contribution")
+
+
+class CfRecommendResponse(Open):
+    catalog: str
+    user_id: str
+    model_version: str | None = Field(description="null: no CF model for this catalog (items is empty)")
+    cold_start: bool
+    items: list[CfScoredItem]
+    degraded: bool = False
+    degradation_reasons: list[str] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class BoughtTogetherItem(Open):
+    item: Item
+    lift: float = Field(description="P(both) / (P(a) P(b)) over the training baskets (invoices)")
+    npmi: float
+    support: int = Field(description="baskets holding both")
+
+
+class BoughtTogetherResponse(Open):
+    item_id: str
+    catalog: str
+    model_version: str | None
+    items: list[BoughtTogetherItem]
+
+
 # ---------------------------------------------------------------- errors
 
 class ErrorField(Open):

@@ -13,10 +13,12 @@ from pickwise_common.event_log_rows import turn_from_row
 from pickwise_common.schemas import InteractionEvent, SessionEvent
 
 INSERT_EVENTS_SQL = """
-INSERT INTO events (event_id, type, user_id, item_id, session_id, request_id, position, source, ts, payload)
-SELECT e, t, u, i, s, r, p, src, ts, pl::jsonb
+INSERT INTO events (event_id, type, user_id, item_id, session_id, request_id, position, source, ts, payload,
+                    catalog, quantity, invoice)
+SELECT e, t, u, i, s, r, p, src, ts, pl::jsonb, c, q, inv
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
-            $9::timestamptz[], $10::text[]) AS x(e, t, u, i, s, r, p, src, ts, pl)
+            $9::timestamptz[], $10::text[], $11::text[], $12::int[], $13::text[])
+     AS x(e, t, u, i, s, r, p, src, ts, pl, c, q, inv)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -57,7 +59,8 @@ async def insert_events(conn: asyncpg.Connection | asyncpg.Pool, events: Sequenc
         [e.event_id for e in events], [e.type.value for e in events], [e.user_id for e in events],
         [e.item_id for e in events], [e.session_id for e in events], [e.request_id for e in events],
         [e.position for e in events], [e.source for e in events], [e.ts for e in events],
-        [_payload(e) for e in events])
+        [_payload(e) for e in events], [e.catalog for e in events], [e.quantity for e in events],
+        [e.invoice for e in events])
     return {str(r["event_id"]) for r in rows}
 
 

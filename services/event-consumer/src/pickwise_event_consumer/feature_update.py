@@ -4,7 +4,10 @@ redelivered event is a no-op even when the Postgres insert had already happened 
 
 The script touches the user's keys only (``u:{uid}:…``, one hash slot), so it runs on Redis Cluster; the
 item's brand and category are read before it, and the global popularity (``pop:h:<hour>``, ``pop:all``,
-other slots) is updated after it, for the events it applied, with plain single-key commands (decision 0765)."""
+other slots) is updated after it, for the events it applied, with plain single-key commands (decision 0765).
+Every key is the event's catalog's (``pickwise_common.redis`` key functions); the script also adds the
+event's CF weight to the user's history hash (the fold-in input, decision 0813) and a dismiss to the user's
+dismissed set."""
 
 from __future__ import annotations
 
@@ -16,12 +19,14 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from pickwise_common import cf
 from pickwise_common import redis as keys
 from pickwise_common.schemas import EVENT_WEIGHTS, EventType, InteractionEvent
 
-# KEYS: 1 the event's seen mark, 2 clicks, 3 affinity (all in the user's slot)
+# KEYS: 1 the event's seen mark, 2 clicks, 3 affinity, 4 CF history, 5 dismissed (all in the user's slot)
 # ARGV: 1 item_id, 2 weight, 3 now_s, 4 half_life_s, 5 clicks_cap, 6 seen_ttl_s, 7 push to the click list
-#       ('1'/'0'), 8 user keys' ttl_s, 9 item brand, 10 item category ('' when unknown)
+#       ('1'/'0'), 8 user keys' ttl_s, 9 item brand, 10 item category ('' when unknown), 11 CF history weight
+#       ('0' adds nothing), 12 dismiss ('1'/'0'), 13 history and dismissed keys' ttl_s
 # Returns 1 when applied, 0 when the event had been applied before.
 APPLY_EVENT_LUA = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[6])) then
@@ -38,9 +43,20 @@ if ARGV[7] == '1' then
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
   redis.call('EXPIRE', KEYS[2], user_ttl)
 end
+local history_weight = tonumber(ARGV[11])
+local long_ttl = tonumber(ARGV[13])
+if history_weight > 0 then
+  redis.call('HINCRBYFLOAT', KEYS[4], item, ARGV[11])
+  redis.call('EXPIRE', KEYS[4], long_ttl)
+end
+if ARGV[12] == '1' then
+  redis.call('SADD', KEYS[5], item)
+  redis.call('EXPIRE', KEYS[5], long_ttl)
+end
 local dims = {'brand', 'category'}
 local touched = false
-for i = 1, 2 do
+if weight <= 0 then dims = {} end
+for i = 1, #dims do
   local value = string.lower(string.match(ARGV[8 + i], '^%s*(.-)%s*$'))
   if value ~= '' then
     local field = dims[i] .. ':' .. value
@@ -72,6 +88,9 @@ class FeatureParams:
     user_ttl_s: int
     # pop:all (and each hourly bucket) keeps this many top items: bounded whatever ids arrive
     popularity_max_items: int = 100_000
+    # the CF history hash and the dismissed set outlive the short-term features: a purchase history is
+    # the fold-in input for months, and a dismissed item must stay hidden
+    history_ttl_s: int = 400 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -80,15 +99,24 @@ class ItemMeta:
     category: str = ""
 
 
+def history_weight(event: InteractionEvent) -> float:
+    """What the event adds to the user's CF history hash (``cf.EVENT_CF_WEIGHT``): a purchase line
+    1 + log1p(quantity), a click or add-to-cart its fixed weight, anything else nothing."""
+    return cf.event_cf_weight(event.type.value, event.quantity)
+
+
 def script_call(event: InteractionEvent, params: FeatureParams, now_s: float,
                 meta: ItemMeta | None = None) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of the script for one event (pure)."""
+    """KEYS and ARGV of the script for one event (pure); every key is the event's catalog's."""
     meta = meta or ItemMeta()
-    script_keys = [keys.user_seen_key(event.user_id, str(event.event_id)), keys.user_clicks_key(event.user_id),
-                   keys.user_affinity_key(event.user_id)]
+    user, catalog = event.user_id, event.catalog
+    script_keys = [keys.user_seen_key(user, str(event.event_id), catalog), keys.user_clicks_key(user, catalog),
+                   keys.user_affinity_key(user, catalog), keys.user_history_key(user, catalog),
+                   keys.user_dismissed_key(user, catalog)]
     args = [event.item_id, repr(EVENT_WEIGHTS[event.type]), f"{now_s:.3f}", repr(params.half_life_h * 3600.0),
             str(params.clicks_cap), str(params.seen_ttl_s), "1" if event.type in CLICK_LIST_TYPES else "0",
-            str(params.user_ttl_s), meta.brand, meta.category]
+            str(params.user_ttl_s), meta.brand, meta.category, f"{history_weight(event):.6g}",
+            "1" if event.type == EventType.dismiss else "0", str(params.history_ttl_s)]
     return script_keys, args
 
 
@@ -102,14 +130,15 @@ class FeatureWriter:
         self.script = client.register_script(APPLY_EVENT_LUA)
         self.cluster = isinstance(client, RedisCluster)
 
-    async def _item_meta(self, item_ids: Sequence[str]) -> dict[str, ItemMeta]:
-        unique = list(dict.fromkeys(item_ids))
+    async def _item_meta(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ItemMeta]:
+        """Brand and category per (catalog, item id) from the catalog's item hashes."""
+        unique = list(dict.fromkeys(items))
         async with self.client.pipeline(transaction=False) as pipe:
-            for item_id in unique:
-                pipe.hmget(keys.item_key(item_id), "brand", "category")
+            for catalog, item_id in unique:
+                pipe.hmget(keys.item_key(item_id, catalog), "brand", "category")
             rows = await pipe.execute()
-        return {item_id: ItemMeta(brand or "", category or "") for item_id, (brand, category) in zip(unique, rows,
-                                                                                                   strict=True)}
+        return {pair: ItemMeta(brand or "", category or "") for pair, (brand, category) in zip(unique, rows,
+                                                                                              strict=True)}
 
     async def _run_scripts(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[int]:
         if self.cluster:
@@ -124,16 +153,21 @@ class FeatureWriter:
         if not events:
             return
         buckets = set()
+        totals = set()
         async with self.client.pipeline(transaction=False) as pipe:
             for event in events:
                 weight = EVENT_WEIGHTS[event.type]
-                bucket = keys.popularity_hour_key(event.ts)
+                if weight <= 0:  # a dismiss is no vote for the item
+                    continue
+                bucket = keys.popularity_hour_key(event.ts, event.catalog)
+                total = keys.popularity_all_key(event.catalog)
                 buckets.add(bucket)
+                totals.add(total)
                 pipe.zincrby(bucket, weight, event.item_id)
-                pipe.zincrby(keys.POPULARITY_ALL_KEY, weight, event.item_id)
+                pipe.zincrby(total, weight, event.item_id)
             for bucket in buckets:
                 pipe.expire(bucket, self.params.pop_hour_ttl_s)
-            for key in (*buckets, keys.POPULARITY_ALL_KEY):
+            for key in (*buckets, *totals):
                 # ranks ascend by score: drop everything below the top popularity_max_items
                 pipe.zremrangebyrank(key, 0, -(self.params.popularity_max_items + 1))
             await pipe.execute()
@@ -143,8 +177,9 @@ class FeatureWriter:
         if not events:
             return []
         now_s = time.time() if now_s is None else now_s
-        meta = await self._item_meta([e.item_id for e in events])
-        results = await self._run_scripts([script_call(e, self.params, now_s, meta[e.item_id]) for e in events])
+        meta = await self._item_meta([(e.catalog, e.item_id) for e in events])
+        results = await self._run_scripts([script_call(e, self.params, now_s, meta[(e.catalog, e.item_id)])
+                                           for e in events])
         applied = [int(r) == 1 for r in results]
         # after the user script: a crash in between loses these increments (never doubles them), and the
         # popularity can be rebuilt from the events table

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from pickwise_common import redis as keys
+from pickwise_common.catalogs import UnknownCatalog, catalog_spec
 from pickwise_common.errors import DependencyUnavailable, InvalidMessage
 from pickwise_common.kafka import (
     TOPIC_INTERACTIONS,
@@ -150,12 +151,14 @@ class EventProcessor:
             try:
                 body = decode_message(record.value)
                 if origin == self.topics.interactions:
-                    interactions.append((record, InteractionEvent.model_validate(body)))
+                    event = InteractionEvent.model_validate(body)
+                    catalog_spec(event.catalog)  # an unknown catalog is a poison message: no keys to write
+                    interactions.append((record, event))
                 elif origin == self.topics.sessions:
                     sessions.append((record, SessionEvent.model_validate(body)))
                 else:
                     raise InvalidMessage(f"no handler for topic {origin!r}")
-            except InvalidMessage as exc:
+            except (InvalidMessage, UnknownCatalog) as exc:
                 await self._dead_letter(record, f"invalid_message: {exc.message}", outcome)
             except ValidationError as exc:
                 fields = ", ".join(".".join(str(p) for p in e["loc"]) + f": {e['msg']}" for e in exc.errors()[:5])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 
@@ -21,12 +22,35 @@ def _event(kind: str) -> InteractionEvent:
 
 def test_script_keys_are_the_users_only() -> None:
     script_keys, _ = script_call(_event("click"), PARAMS, 0.0)
-    assert script_keys == [f"u:{{u1}}:seen:{uuid.UUID(int=7)}", "u:{u1}:clicks", "u:{u1}:affinity"]
+    assert script_keys == [f"u:{{u1}}:seen:{uuid.UUID(int=7)}", "u:{u1}:clicks", "u:{u1}:affinity",
+                           "u:{u1}:hist", "u:{u1}:dismissed"]
+
+
+def test_keys_of_another_catalog_carry_its_prefix_and_the_users_hash_tag() -> None:
+    event = _event("purchase").model_copy(update={"catalog": "retail"})
+    script_keys, _ = script_call(event, PARAMS, 0.0)
+    assert script_keys == [f"retail:u:{{u1}}:seen:{uuid.UUID(int=7)}", "retail:u:{u1}:clicks",
+                           "retail:u:{u1}:affinity", "retail:u:{u1}:hist", "retail:u:{u1}:dismissed"]
+    assert all("{u1}" in key for key in script_keys)
+
+
+@pytest.mark.parametrize(("kind", "quantity", "history"),
+                         [("purchase", None, 1.0), ("purchase", 3, 1.0 + math.log1p(3)), ("click", None, 0.5),
+                          ("add_to_cart", 2, 0.75), ("view", None, 0.0), ("dismiss", None, 0.0)])
+def test_history_weight_by_type_and_quantity(kind: str, quantity: int | None, history: float) -> None:
+    event = _event(kind).model_copy(update={"quantity": quantity})
+    _, args = script_call(event, PARAMS, 0.0)
+    assert float(args[10]) == pytest.approx(history, rel=1e-5)
+
+
+def test_only_a_dismiss_marks_the_item_dismissed() -> None:
+    flags = {kind: script_call(_event(kind), PARAMS, 0.0)[1][11] for kind in ("dismiss", "click", "purchase")}
+    assert flags == {"dismiss": "1", "click": "0", "purchase": "0"}
 
 
 def test_item_brand_and_category_travel_as_arguments() -> None:
     _, args = script_call(_event("view"), PARAMS, 0.0, ItemMeta(brand="Samsung", category="mobile"))
-    assert args[8:] == ["Samsung", "mobile"]
+    assert args[8:10] == ["Samsung", "mobile"]
 
 
 @pytest.mark.parametrize(("kind", "weight", "to_clicks"),
