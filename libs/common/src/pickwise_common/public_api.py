@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pickwise_common.catalogs import DEFAULT_CATALOG, CatalogName
 from pickwise_common.schemas import (
     MAX_QUERY_CHARS,
     Answer,
@@ -34,9 +35,12 @@ class RecommendationRequest(BaseModel):
         {"query": "samsung phone with 8gb ram under 20k", "user_id": "u-42", "session_id": "s-42", "k": 5},
         {"query": "best camera phone", "k": 10, "filters": {"brands": ["apple"], "price_max_inr": 80000},
          "generate": False, "explain": True},
+        {"query": "red heart t-light holder", "catalog": "retail", "k": 5},
     ]})
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="free-text shopper query")
+    catalog: CatalogName | None = Field(default=None, description="catalog (tenant) to search; default: the API "
+                                        "key's catalog when it is limited to one, else flipkart")
     user_id: Id | None = Field(default=None, description="stable shopper id (personalisation, A/B bucket)")
     session_id: Id | None = Field(default=None, description="conversation id (history, session events)")
     k: int = Field(default=10, ge=1, le=MAX_K, strict=True, description="number of items to return")
@@ -77,17 +81,22 @@ class Scores(BaseModel):
 
 class ResultItem(BaseModel):
     item_id: str
+    catalog: str = Field(default=DEFAULT_CATALOG, description="the catalog the item belongs to")
     title: str
-    brand: str
-    model: str
+    brand: str = ""
+    model: str = ""
+    category: str | None = None
     color: str | None = None
     ram_gb: float | None = None
     storage_gb: float | None = None
-    price_inr: float
+    price: float = Field(description="in `currency`")
+    currency: str = Field(default="INR", description="ISO 4217 code of `price`: INR (flipkart), GBP (retail)")
+    price_inr: float | None = Field(default=None, description="= `price` in an INR catalog, else null (kept for "
+                                                              "clients written before catalogs)")
     original_price_inr: float | None = None
     discount_pct: float | None = None
     rating: float | None = None
-    price_band: PriceBand
+    price_band: PriceBand | None = None
     variant_ids: list[str] = Field(default_factory=list, description="other colours of the same model")
     score: float
     rank: int = Field(ge=1)
@@ -100,10 +109,13 @@ class ResultItem(BaseModel):
 class RecommendationResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "request_id": "5f0c0d1e2b3a4c5d6e7f8a9b0c1d2e3f", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-        "items": [{"item_id": "fm-01527", "title": "Samsung Galaxy M31 (Ocean Blue, 8 GB RAM, 128 GB)",
-                   "brand": "Samsung", "model": "Galaxy M31", "color": "Ocean Blue", "ram_gb": 8,
-                   "storage_gb": 128, "price_inr": 18654, "original_price_inr": 18950, "discount_pct": 1.56,
-                   "rating": 4.3, "price_band": "mid", "variant_ids": ["fm-01576"], "score": 0.91, "rank": 1}],
+        "catalog": "flipkart",
+        "items": [{"item_id": "fm-01527", "catalog": "flipkart",
+                   "title": "Samsung Galaxy M31 (Ocean Blue, 8 GB RAM, 128 GB)", "brand": "Samsung",
+                   "model": "Galaxy M31", "category": "mobile", "color": "Ocean Blue", "ram_gb": 8,
+                   "storage_gb": 128, "price": 18654, "currency": "INR", "price_inr": 18654,
+                   "original_price_inr": 18950, "discount_pct": 1.56, "rating": 4.3, "price_band": "mid",
+                   "variant_ids": ["fm-01576"], "score": 0.91, "rank": 1}],
         "parsed": {"brands": ["Samsung"], "price_max_inr": 20000, "ram_gb_min": 8},
         "answer": {"summary": "Top pick: Samsung Galaxy M31 (Ocean Blue, 8 GB RAM, 128 GB) at ₹18,654, rated 4.3.",
                    "picks": [{"item_id": "fm-01527", "why": "8 GB RAM / 128 GB storage, ₹18,654, rated 4.3"}],
@@ -113,6 +125,7 @@ class RecommendationResponse(BaseModel):
 
     request_id: str
     trace_id: str | None = None
+    catalog: str = Field(default=DEFAULT_CATALOG, description="the catalog that answered")
     query: str
     items: list[ResultItem]
     parsed: ParsedQuery = Field(description="the constraints understood, with any relaxed to fill the page")
@@ -131,6 +144,10 @@ class RecommendationResponse(BaseModel):
 class SimilarResponse(BaseModel):
     item_id: str
     candidates: list[Candidate]
+    catalog: str | None = None
+    source: Literal["cf", "content"] | None = Field(default=None, description="cf: neighbours by purchase history "
+                                                    "(ALS factors); content: by embedding (the item has no history)")
+    model_version: str | None = None
 
 
 class PopularResponse(BaseModel):
@@ -143,14 +160,20 @@ class PopularResponse(BaseModel):
 class FeedItem(BaseModel):
     item: Item
     score: float
-    reason: str = Field(description="similar (to source_item_id), preferred_brand or popular")
+    reason: str = Field(description="similar (to source_item_id), preferred_brand or popular; with a CF model: "
+                                    "the source that gave most (repeat, als, clicks, bought_together, popularity)")
     source_item_id: str | None = None
+    sources: dict[str, float] | None = Field(default=None, description="explain=true: each source's contribution "
+                                                                       "to score")
 
 
 class FeedResponse(BaseModel):
     user_id: str
+    catalog: str = DEFAULT_CATALOG
     items: list[FeedItem]
     cold_start: bool
+    model_version: str | None = Field(default=None, description="the CF model version that answered (null: none "
+                                                                "trained for this catalog; the content feed answered)")
     degraded: bool = False
     degradation_reasons: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -9,8 +9,9 @@ from pickwise_common.schemas import Answer, Constraints, Item
 TEMPLATE_PROVIDER = "gateway-template"
 
 
-def template_answer(query: str, items: list[Item], parsed: Constraints | None, *, reason: str) -> Answer:
-    summary, picks = answer_template.template_answer(query, items, parsed)
+def template_answer(query: str, items: list[Item], parsed: Constraints | None, *, reason: str,
+                    currency: str | None = None) -> Answer:
+    summary, picks = answer_template.template_answer(query, items, parsed, currency)
     return Answer(summary=summary, picks=picks, provider=TEMPLATE_PROVIDER, fallback_reasons=[reason])
 
 

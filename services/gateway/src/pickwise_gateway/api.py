@@ -20,7 +20,7 @@ from pickwise_common.public_api import (
 from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody, Item
 from pickwise_common.telemetry import request_id_var
 from pickwise_gateway import variants
-from pickwise_gateway.deps import PublisherDep, RecommenderDep, RetrieverDep, SettingsDep
+from pickwise_gateway.deps import CatalogDep, CatalogScopeDep, PublisherDep, RecommenderDep, RetrieverDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
 
@@ -30,6 +30,8 @@ ITEM_ID_PATTERN = r"^[A-Za-z0-9._:@\-]*[A-Za-z0-9][A-Za-z0-9._:@\-]*$"
 ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=ITEM_ID_PATTERN, description="catalog item id")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
+    403: {"model": ErrorBody, "description": "the API key may not use this `catalog` (or lacks the scope)"},
+    404: {"model": ErrorBody, "description": "unknown `catalog`"},
     422: {"model": ErrorBody, "description": "invalid input; `error.fields` names each offending field"},
     429: {"model": ErrorBody, "description": "rate limit of this API key exceeded (see Retry-After)"},
     503: {"model": ErrorBody, "description": "a dependency the answer cannot live without is down"},
@@ -49,9 +51,11 @@ def _request_id() -> str:
 @router.post("/recommendations", response_model=RecommendationResponse, tags=["recommendations"],
              summary="Ranked products with a grounded answer", responses=ERRORS)
 async def recommendations(body: RecommendationRequest, recommender: RecommenderDep, settings: SettingsDep,
-                          publisher: PublisherDep) -> Response:
+                          publisher: PublisherDep, scope: CatalogScopeDep) -> Response:
     """Session history → retrieval → reranking → grounded answer, each hop inside its time budget.
-    When a hop fails the response is still 200, with `degraded: true` and the reasons."""
+    When a hop fails the response is still 200, with `degraded: true` and the reasons. Without `catalog`,
+    the API key's catalog when it is limited to one, else flipkart."""
+    body = body.model_copy(update={"catalog": scope.resolve(body.catalog, field="body.catalog")})
     request_id = _request_id()
     variant = variants.variant_for(settings, user_id=body.user_id, session_id=body.session_id,
                                    request_id=request_id)
@@ -63,7 +67,7 @@ async def recommendations(body: RecommendationRequest, recommender: RecommenderD
 @router.get("/search", response_model=RecommendationResponse, tags=["recommendations"],
             summary="Ranked products, no generated answer", responses=ERRORS)
 async def search(
-    recommender: RecommenderDep, settings: SettingsDep, publisher: PublisherDep,
+    recommender: RecommenderDep, settings: SettingsDep, publisher: PublisherDep, catalog: CatalogDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="free-text query",
                             examples=["samsung 8gb ram under 20k"])],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -71,7 +75,8 @@ async def search(
     session_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
 ) -> Response:
     try:
-        body = RecommendationRequest(query=q, k=k, user_id=user_id, session_id=session_id, generate=False)
+        body = RecommendationRequest(query=q, catalog=catalog, k=k, user_id=user_id, session_id=session_id,
+                                     generate=False)
     except ValidationError as exc:  # e.g. a blank q: name the query parameter, as FastAPI does
         fields = [{"field": "query." + ("q" if err["loc"][:1] == ("query",) else ".".join(map(str, err["loc"]))),
                    "message": err["msg"], "type": err["type"]} for err in exc.errors()]
@@ -99,21 +104,25 @@ async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONRespo
     return JSONResponse(body, status_code=response.status_code)
 
 
+NOT_FOUND = {404: {"model": ErrorBody, "description": "no such item in the catalog, or unknown `catalog`"}}
+
+
 @router.get("/items/{item_id}", response_model=Item, tags=["catalog"], summary="One catalog item",
-            responses={404: {"model": ErrorBody, "description": "no such item"}, **ERRORS})
-async def item(item_id: ItemId, retriever: RetrieverDep) -> JSONResponse:
-    return await _proxy(retriever, f"/v1/items/{item_id}", {})
+            responses={**ERRORS, **NOT_FOUND})
+async def item(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep) -> JSONResponse:
+    return await _proxy(retriever, f"/v1/items/{item_id}", {"catalog": catalog})
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse, tags=["catalog"],
             summary="Items similar to one item",
-            responses={404: {"model": ErrorBody, "description": "no such item"}, **ERRORS})
-async def similar(item_id: ItemId, retriever: RetrieverDep,
+            responses={**ERRORS, **NOT_FOUND})
+async def similar(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep,
                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
-    return await _proxy(retriever, f"/v1/items/{item_id}/similar", {"k": k})
+    return await _proxy(retriever, f"/v1/items/{item_id}/similar", {"k": k, "catalog": catalog})
 
 
 @router.get("/popular", response_model=PopularResponse, tags=["catalog"], summary="Most popular items",
             responses=ERRORS)
-async def popular(retriever: RetrieverDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
-    return await _proxy(retriever, "/v1/popular", {"k": k})
+async def popular(retriever: RetrieverDep, catalog: CatalogDep,
+                  k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
+    return await _proxy(retriever, "/v1/popular", {"k": k, "catalog": catalog})

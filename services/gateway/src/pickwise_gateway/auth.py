@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pickwise_common.api_keys import ApiKey, find_key
 from pickwise_common.api_keys import Scope as KeyScope
 from pickwise_common.app import error_body
+from pickwise_common.catalogs import CATALOGS
 from pickwise_common.errors import InvalidInput
 from pickwise_common.telemetry import api_key_id_var
 from pickwise_gateway import text_input
@@ -137,7 +138,9 @@ class PublicApiMiddleware:
         headers = dict(scope.get("headers", []))
         ip = client_ip(scope, headers, self.trusted_proxies)
         key = await self._authenticate(headers.get(API_KEY_HEADER), ip)
-        scope.setdefault("state", {})["api_key_id"] = key.id
+        state = scope.setdefault("state", {})
+        state["api_key_id"] = key.id
+        state["api_key_catalogs"] = key.catalogs  # the routes resolve the default catalog from it (tenancy.py)
         api_key_id_var.set(key.id)  # every log line of this request names the key's id
         scope_needed = required_scope(scope["path"])
         if not key.has_scope(scope_needed):
@@ -145,10 +148,13 @@ class PublicApiMiddleware:
             raise Rejection(403, "forbidden", f"API key {key.id!r} lacks the {scope_needed!r} scope")
 
         params, body, receive = await self._clean_input(scope, headers, receive)
-        denied = sorted(c for c in catalogs_named(params, body) if not key.allows_catalog(c))
+        # an unknown name is the route's 404 (naming `catalog`); a known catalog outside the key's scope stops here
+        denied = sorted(c for c in catalogs_named(params, body) if c in CATALOGS and not key.allows_catalog(c))
         if denied:
             KEY_REQUESTS.labels(key.id, "forbidden").inc()
-            raise Rejection(403, "forbidden", f"API key {key.id!r} may not use catalog {denied[0]!r}")
+            raise Rejection(403, "forbidden", f"API key {key.id!r} may not use catalog {denied[0]!r}",
+                            fields=[{"field": "catalog", "message": f"catalog {denied[0]!r} is not allowed for "
+                                                                    "this API key"}])
 
         limits = self.limits.key_limits(key.id) + self.limits.client_limits(shopper(scope["path"], params, body, ip))
         wait_s = await self.limits.check(limits)

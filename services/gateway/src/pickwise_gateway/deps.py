@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from pickwise_common.http import ServiceClient
 from pickwise_common.kafka import JsonProducer
@@ -12,6 +12,7 @@ from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.recommendation import Recommender
 from pickwise_gateway.session_events import SessionEventPublisher
+from pickwise_gateway.tenancy import CATALOG_PATTERN, CatalogScope, scope_of
 
 
 async def get_settings(request: Request) -> GatewaySettings:
@@ -47,6 +48,25 @@ async def get_retriever(request: Request) -> ServiceClient:
     return request.app.state.clients["retriever"]
 
 
+async def get_catalog_scope(request: Request) -> CatalogScope:
+    """The catalogs the request's API key may use (set by PublicApiMiddleware; unrestricted without it)."""
+    state = request.scope.get("state") or {}
+    return scope_of(state.get("api_key_id"), state.get("api_key_catalogs"))
+
+
+CatalogScopeDep = Annotated[CatalogScope, Depends(get_catalog_scope)]
+
+
+CatalogQuery = Annotated[str | None, Query(
+    min_length=1, max_length=32, pattern=CATALOG_PATTERN, examples=["flipkart", "retail"],
+    description="catalog (tenant) to serve; default: the API key's catalog when it is limited to one, else flipkart")]
+
+
+async def get_catalog(scope: CatalogScopeDep, catalog: CatalogQuery = None) -> str:
+    """The ``catalog`` query parameter resolved against the API key (404 unknown, 403 not allowed)."""
+    return scope.resolve(catalog, field="query.catalog")
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ProducerDep = Annotated[JsonProducer, Depends(get_producer)]
 KnownItemsDep = Annotated[KnownItems, Depends(get_known_items)]
@@ -55,3 +75,4 @@ RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 PublisherDep = Annotated[SessionEventPublisher, Depends(get_publisher)]
 RetrieverDep = Annotated[ServiceClient, Depends(get_retriever)]
 RedisDep = Annotated[Any | None, Depends(get_redis)]
+CatalogDep = Annotated[str, Depends(get_catalog)]

@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from pickwise_common import redis as rd
+from pickwise_common.catalogs import DEFAULT_CATALOG
 from pickwise_common.errors import DependencyUnavailable, NotFound
 from pickwise_common.features import UserFeatures
 from pickwise_common.http import DownstreamError, ServiceClient
@@ -22,7 +23,7 @@ from pickwise_common.public_api import FeedItem, FeedResponse
 from pickwise_common.schemas import Candidate, Constraints, ErrorBody, Item, Open
 from pickwise_common.telemetry import stage
 from pickwise_gateway import popularity
-from pickwise_gateway.deps import ClientsDep, RedisDep
+from pickwise_gateway.deps import CatalogDep, ClientsDep, RedisDep
 
 log = logging.getLogger("pickwise.gateway.feed")
 
@@ -95,11 +96,13 @@ def fill(feed: list[FeedItem], extra: Iterable[tuple[Item, float]], reason: str,
 
 
 class _Feed:
-    def __init__(self, redis: Any | None, clients: dict[str, ServiceClient], user_id: str, k: int) -> None:
+    def __init__(self, redis: Any | None, clients: dict[str, ServiceClient], user_id: str, k: int,
+                 catalog: str = DEFAULT_CATALOG) -> None:
         self.redis = redis
         self.clients = clients
         self.user_id = user_id
         self.k = k
+        self.catalog = catalog
         self.reasons: list[str] = []
         self.timings: dict[str, float] = {}
 
@@ -113,9 +116,11 @@ class _Feed:
         start = time.perf_counter()
         with stage("gateway", "feed_user"):
             got = await asyncio.gather(
-                session.get_json(f"/v1/users/{self.user_id}/features", timeout_ms=SESSION_TIMEOUT_MS),
+                session.get_json(f"/v1/users/{self.user_id}/features", params={"catalog": self.catalog},
+                                 timeout_ms=SESSION_TIMEOUT_MS),
                 session.get_json(f"/v1/users/{self.user_id}/events",
-                                 params={"type": "purchase", "limit": 200}, timeout_ms=SESSION_TIMEOUT_MS),
+                                 params={"type": "purchase", "limit": 200, "catalog": self.catalog},
+                                 timeout_ms=SESSION_TIMEOUT_MS),
                 return_exceptions=True)
         self.timings["session"] = round((time.perf_counter() - start) * 1000, 2)
         features = UserFeatures(user_id=self.user_id)
@@ -138,7 +143,8 @@ class _Feed:
         start = time.perf_counter()
         with stage("gateway", "feed_similar"):
             got = await asyncio.gather(*(retriever.get_json(f"/v1/items/{seed}/similar",
-                                                            params={"k": min(self.k * 2, RETRIEVER_MAX_K)},
+                                                            params={"k": min(self.k * 2, RETRIEVER_MAX_K),
+                                                                    "catalog": self.catalog},
                                                             timeout_ms=RETRIEVER_TIMEOUT_MS) for seed in seeds),
                                        return_exceptions=True)
         self.timings["similar"] = round((time.perf_counter() - start) * 1000, 2)
@@ -164,7 +170,8 @@ class _Feed:
             if not brands:
                 try:
                     body = await self.clients["retriever"].get_json(
-                        "/v1/popular", params={"k": min(n, RETRIEVER_MAX_K)}, timeout_ms=RETRIEVER_TIMEOUT_MS)
+                        "/v1/popular", params={"k": min(n, RETRIEVER_MAX_K), "catalog": self.catalog},
+                        timeout_ms=RETRIEVER_TIMEOUT_MS)
                     items = items_of(body)
                     chosen = [(item, 1.0 - i / max(1, len(items))) for i, item in enumerate(items)]
                 except (DependencyUnavailable, DownstreamError, ValidationError) as exc:
@@ -174,7 +181,7 @@ class _Feed:
             if len(chosen) < n and self.redis is not None:
                 try:
                     more, _ = await popularity.popular_items(
-                        self.redis, n, filters=Constraints(brands=brands) if brands else None)
+                        self.redis, n, filters=Constraints(brands=brands) if brands else None, catalog=self.catalog)
                     chosen += [(item, pop * 0.5) for item, pop in more]
                 except rd.REDIS_ERRORS as exc:  # Redis down: the feed lives without this part
                     log.info("popularity from Redis unavailable: %s", exc)
@@ -185,11 +192,18 @@ class _Feed:
 
 @router.get("/users/{user_id}/recommendations", response_model=FeedResponse, summary="A user's personal feed",
             responses={401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
-                       422: {"model": ErrorBody, "description": "invalid user id or k"}})
-async def user_feed(user_id: UserId, redis: RedisDep, clients: ClientsDep,
+                       403: {"model": ErrorBody, "description": "the API key may not use this `catalog`"},
+                       404: {"model": ErrorBody, "description": "unknown `catalog`"},
+                       422: {"model": ErrorBody, "description": "invalid user id, catalog or k"},
+                       429: {"model": ErrorBody, "description": "rate limit of this API key or shopper exceeded "
+                                                               "(see Retry-After)"},
+                       503: {"model": ErrorBody, "description": "overloaded (admission queue full; see "
+                                                               "Retry-After)"}})
+async def user_feed(user_id: UserId, redis: RedisDep, clients: ClientsDep, catalog: CatalogDep,
                     k: Annotated[int, Query(ge=1, le=50)] = 10) -> FeedResponse:
-    """Reflects the user's clicks within about a second of `POST /v1/events/click`."""
-    feed = _Feed(redis, clients, user_id, k)
+    """Reflects the user's clicks within about a second of `POST /v1/events/click`; one catalog's history,
+    items and popularity (default: the API key's catalog when it is limited to one, else flipkart)."""
+    feed = _Feed(redis, clients, user_id, k, catalog)
     features, bought = await feed.user()
     seeds = [i for i in dict.fromkeys(features.recent_clicks) if i not in bought][:SEED_CLICKS]
     brands = [b for b, _ in brand_affinities(features)][:PREFERRED_BRANDS]
@@ -204,5 +218,5 @@ async def user_feed(user_id: UserId, redis: RedisDep, clients: ClientsDep,
     if len(items) < k:
         floor = min((f.score for f in items), default=1.0)
         fill(items, await feed.popular(k * 3), "popular", exclude, k, floor * (0.5 if not cold else 1.0))
-    return FeedResponse(user_id=user_id, items=items[:k], cold_start=cold, degraded=bool(feed.reasons),
+    return FeedResponse(user_id=user_id, catalog=catalog, items=items[:k], cold_start=cold, degraded=bool(feed.reasons),
                         degradation_reasons=feed.reasons, timings_ms=feed.timings)

@@ -1,7 +1,8 @@
 """Which item ids the catalog holds, for rejecting events about items that do not exist (decision 0764).
 
-Ingest writes an ``item:<item_id>`` hash for every catalog item into Redis; one pipelined ``EXISTS`` per
-call answers, and ids found are remembered for a while (the catalog changes only at ingest). When Redis
+Ingest writes an ``item:<item_id>`` hash for every catalog item into Redis (under the catalog's key prefix,
+``pickwise_common.redis.item_key``); one pipelined ``EXISTS`` per call answers, and ids found are remembered
+for a while, per catalog (the catalog changes only at ingest). When Redis
 cannot answer, events are accepted unchecked: losing a real click is worse than counting an unknown id,
 which the consumer's bounded ``pop:all`` and the catalog-only popularity tiers absorb."""
 
@@ -15,6 +16,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from pickwise_common import redis as rd
+from pickwise_common.catalogs import DEFAULT_CATALOG
 from pickwise_gateway.ttl_cache import TTLCache
 
 log = logging.getLogger("pickwise.gateway.known_items")
@@ -29,9 +31,10 @@ class KnownItems:
         self.redis = redis
         self._known: TTLCache[bool] = TTLCache(cache_entries, cache_ttl_s)
 
-    async def unknown(self, item_ids: Sequence[str]) -> set[str]:
-        """The ids among ``item_ids`` that the catalog does not hold (empty when Redis cannot answer)."""
-        to_check = [i for i in dict.fromkeys(item_ids) if self._known.get(i) is None]
+    async def unknown(self, item_ids: Sequence[str], catalog: str | None = None) -> set[str]:
+        """The ids among ``item_ids`` that ``catalog`` does not hold (empty when Redis cannot answer)."""
+        prefix = f"{catalog or DEFAULT_CATALOG}/"
+        to_check = [i for i in dict.fromkeys(item_ids) if self._known.get(prefix + i) is None]
         ITEM_CHECKS.labels("cached").inc(len(item_ids) - len(to_check))
         if not to_check:
             return set()
@@ -41,7 +44,7 @@ class KnownItems:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for item_id in to_check:
-                    pipe.exists(rd.item_key(item_id))
+                    pipe.exists(rd.item_key(item_id, catalog))
                 found = await pipe.execute()
         except (RedisError, OSError) as exc:
             ITEM_CHECKS.labels("unchecked").inc(len(to_check))
@@ -50,7 +53,7 @@ class KnownItems:
         missing = set()
         for item_id, exists in zip(to_check, found, strict=True):
             if exists:
-                self._known.put(item_id, True)
+                self._known.put(prefix + item_id, True)
                 ITEM_CHECKS.labels("known").inc()
             else:
                 missing.add(item_id)

@@ -1,6 +1,7 @@
 """Popularity fallback read straight from Redis when the retriever cannot answer (DESIGN §5):
-the last 24 hourly counters, then the last 7 days, then all-time, then the catalog's rating order.
-Item metadata comes from the hashes ``item:<id>`` (field ``json``) that ingest writes."""
+the last 24 hourly counters, then the last 7 days, then all-time, then the catalog's rating order, each
+from the keys of one catalog (``pickwise_common.redis`` key functions). Item metadata comes from the
+hashes ``item:<id>`` (field ``json``) that ingest writes."""
 
 from __future__ import annotations
 
@@ -16,39 +17,42 @@ from pickwise_common.schemas import Constraints, Item
 
 log = logging.getLogger("pickwise.gateway.popularity")
 
-CATALOG_BY_RATING_KEY = rd.CATALOG_BY_RATING_KEY
 ITEM_JSON_FIELD = "json"
-PER_TIER_TOP = 500
-UNION_TTL_S = 60
+PER_TIER_TOP = 500     # ids kept per tier, and read from each key of a tier
 
 
-def hour_keys(now: datetime, hours: int) -> list[str]:
-    """``pop:h:<yyyymmddhh>`` for the current hour and the ``hours - 1`` before it."""
-    return [rd.popularity_hour_key(now - timedelta(hours=h)) for h in range(hours)]
+def hour_keys(now: datetime, hours: int, catalog: str | None = None) -> list[str]:
+    """``pop:h:<yyyymmddhh>`` of ``catalog`` for the current hour and the ``hours - 1`` before it."""
+    return [rd.popularity_hour_key(now - timedelta(hours=h), catalog) for h in range(hours)]
 
 
-async def _summed(redis: Any, keys: list[str], dest: str) -> list[tuple[str, float]]:
-    """Top ids over several sorted sets, scores summed, best first. The sum is computed by Redis
-    (ZUNIONSTORE into ``dest``, kept a minute so concurrent fallbacks reuse it) rather than by shipping
-    every member of up to 168 hourly sets to Python. (Under Redis Cluster these global keys would need a
-    common hash tag.)"""
-    if len(keys) == 1:
-        rows = await redis.zrevrange(keys[0], 0, PER_TIER_TOP - 1, withscores=True)
-    else:
-        pipe = redis.pipeline(transaction=False)
-        pipe.zunionstore(dest, keys)
-        pipe.expire(dest, UNION_TTL_S)
-        pipe.zrevrange(dest, 0, PER_TIER_TOP - 1, withscores=True)
-        rows = (await pipe.execute())[-1]
-    return [(member, float(score)) for member, score in rows or []]
+def sum_scores(rows_per_key: list[list[tuple[str, float]]], top: int = PER_TIER_TOP) -> list[tuple[str, float]]:
+    """Scores summed per id over several keys' rows, best first (ties by id), the first ``top``."""
+    totals: dict[str, float] = {}
+    for rows in rows_per_key:
+        for member, score in rows or []:
+            totals[member] = totals.get(member, 0.0) + float(score)
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
-async def load_items(redis: Any, item_ids: list[str]) -> dict[str, Item]:
+async def _summed(redis: Any, keys: list[str]) -> list[tuple[str, float]]:
+    """Top ids over several sorted sets, scores summed, best first: the top ``PER_TIER_TOP`` of each key read
+    in one pipeline (ZREVRANGE WITHSCORES) and summed here. Each read touches one key, so this works on a
+    Redis Cluster where the hourly keys live in different slots (a ZUNIONSTORE across them is a CROSSSLOT
+    error); an id outside every hour's top ``PER_TIER_TOP`` is not counted, which only a catalog with more
+    than that many items clicked in every hour could notice."""
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.zrevrange(key, 0, PER_TIER_TOP - 1, withscores=True)
+    return sum_scores(await pipe.execute())
+
+
+async def load_items(redis: Any, item_ids: list[str], catalog: str | None = None) -> dict[str, Item]:
     if not item_ids:
         return {}
     pipe = redis.pipeline(transaction=False)
     for item_id in item_ids:
-        pipe.hget(rd.item_key(item_id), ITEM_JSON_FIELD)
+        pipe.hget(rd.item_key(item_id, catalog), ITEM_JSON_FIELD)
     items: dict[str, Item] = {}
     for item_id, raw in zip(item_ids, await pipe.execute(), strict=True):
         if raw is None:
@@ -60,26 +64,25 @@ async def load_items(redis: Any, item_ids: list[str]) -> dict[str, Item]:
     return items
 
 
-async def popular_items(redis: Any, k: int, *, filters: Constraints | None = None,
-                        now: datetime | None = None) -> tuple[list[tuple[Item, float]], str]:
+async def popular_items(redis: Any, k: int, *, filters: Constraints | None = None, now: datetime | None = None,
+                        catalog: str | None = None) -> tuple[list[tuple[Item, float]], str]:
     """Up to ``k`` items, most popular first, each with its popularity normalised within its tier (0..1),
     and the tier that supplied the first.
 
     Tiers are walked in order and later tiers only fill what earlier ones left, so a quiet last day
     still yields a full list."""
     now = now or datetime.now(UTC)
-    hour = now.astimezone(UTC).strftime("%Y%m%d%H")
     tiers: list[tuple[str, list[str]]] = [
-        ("24h", hour_keys(now, 24)),
-        ("7d", hour_keys(now, 24 * 7)),
-        ("all", [rd.POPULARITY_ALL_KEY]),
-        ("rating", [CATALOG_BY_RATING_KEY]),
+        ("24h", hour_keys(now, 24, catalog)),
+        ("7d", hour_keys(now, 24 * 7, catalog)),
+        ("all", [rd.popularity_all_key(catalog)]),
+        ("rating", [rd.catalog_by_rating_key(catalog)]),
     ]
     chosen: list[tuple[Item, float]] = []
     seen: set[str] = set()
     first_tier = "none"
     for tier, keys in tiers:
-        ranked = [(i, s) for i, s in await _summed(redis, keys, f"pop:fallback:{tier}:{hour}") if i not in seen]
+        ranked = [(i, s) for i, s in await _summed(redis, keys) if i not in seen]
         if not ranked:
             continue
         top = ranked[0][1] or 1.0
@@ -88,7 +91,7 @@ async def popular_items(redis: Any, k: int, *, filters: Constraints | None = Non
         # item metadata is fetched a chunk at a time: usually the first chunk fills the list
         for offset in range(0, len(ranked), chunk):
             part = ranked[offset:offset + chunk]
-            items = await load_items(redis, [i for i, _ in part])
+            items = await load_items(redis, [i for i, _ in part], catalog)
             for item_id, score in part:
                 seen.add(item_id)
                 item = items.get(item_id)

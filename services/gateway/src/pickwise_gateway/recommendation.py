@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 
 from pickwise_common import admission
 from pickwise_common import redis as rd
+from pickwise_common.catalogs import DEFAULT_CATALOG, catalog_spec
 from pickwise_common.constraints import canonical_filters
 from pickwise_common.errors import DependencyUnavailable, InvalidInput, NotFound
 from pickwise_common.http import DownstreamError, ServiceClient
@@ -133,8 +134,10 @@ def result_item(item: Item, *, score: float, rank: int, variant_ids: list[str], 
                 scores: Scores | None = None, ranked: RankedItem | None = None,
                 satisfies: dict[str, bool] | None = None) -> ResultItem:
     return ResultItem(
-        item_id=item.item_id, title=item.title, brand=item.brand, model=item.model, color=item.color,
-        ram_gb=item.ram_gb, storage_gb=item.storage_gb, price_inr=item.price_inr,
+        item_id=item.item_id, catalog=item.catalog, title=item.title, brand=item.brand, model=item.model,
+        category=item.category, color=item.color, ram_gb=item.ram_gb, storage_gb=item.storage_gb,
+        price=item.price if item.price is not None else (item.price_inr or 0.0), currency=item.currency,
+        price_inr=item.price_inr,
         original_price_inr=item.original_price_inr, discount_pct=item.discount_pct, rating=item.rating,
         price_band=item.price_band, variant_ids=variant_ids, score=round(score, 6), rank=rank,
         scores=scores if explain else None, boost=ranked.boost if (explain and ranked is not None) else None,
@@ -182,7 +185,8 @@ class Recommender:
         outcome.timings_ms["total"] = _ms(started)
         RESPONSES.labels(endpoint, variant.name, str(bool(outcome.reasons)).lower()).inc()
         return RecommendationResponse(
-            request_id=request_id, trace_id=current_trace_id(), query=request.query, items=outcome.items,
+            request_id=request_id, trace_id=current_trace_id(), catalog=_catalog(request), query=request.query,
+            items=outcome.items,
             parsed=outcome.parsed, answer=outcome.answer, variant=variant.name, degraded=bool(outcome.reasons),
             degradation_reasons=outcome.reasons, timings_ms=outcome.timings_ms,
             facets=retrieved.facets if retrieved is not None else {})
@@ -220,7 +224,8 @@ class Recommender:
 
     async def _retrieve(self, request: RecommendationRequest, variant: Variant, previous: Constraints | None,
                         budget: Budget, outcome: Outcome) -> RetrieveResponse | None:
-        body = RetrieveRequest(query=request.query, k=max(self.settings.retrieve_candidates, request.k),
+        body = RetrieveRequest(query=request.query, catalog=_catalog(request),
+                               k=max(self.settings.retrieve_candidates, request.k),
                                fusion=variant.fusion, alpha=variant.alpha, filters=request.filters,
                                previous=previous)
         start = time.perf_counter()
@@ -264,12 +269,13 @@ class Recommender:
             if self.redis is None:
                 raise DependencyUnavailable("retriever unavailable and no Redis for the popularity fallback",
                                             dependency="retriever")
-            key = (request.k, request.filters.model_dump_json() if request.filters else "")
+            catalog = _catalog(request)
+            key = (catalog, request.k, request.filters.model_dump_json() if request.filters else "")
             cached = self.popular.get(key)
             try:
                 if cached is None:
                     cached = await asyncio.wait_for(
-                        popularity.popular_items(self.redis, request.k, filters=request.filters),
+                        popularity.popular_items(self.redis, request.k, filters=request.filters, catalog=catalog),
                         budget.hop_ms(self.settings.popularity_budget_ms) / 1000.0)
                     self.popular.put(key, cached)
                     self.popular_stale.put(key, cached)
@@ -296,7 +302,7 @@ class Recommender:
             return
         relaxed = bool(retrieved.parsed.relaxed)
         # with relaxed constraints, ask for every candidate back so the strict matches can lead (decision 0732)
-        body = RerankRequest(query=request.query, candidates=candidates,
+        body = RerankRequest(query=request.query, catalog=_catalog(request), candidates=candidates,
                              parsed=Constraints(**retrieved.parsed.model_dump(include=set(Constraints.model_fields))),
                              user_id=request.user_id, k=min(len(candidates), 100) if relaxed else request.k,
                              explain=request.explain)
@@ -348,14 +354,15 @@ class Recommender:
         answer: Answer | None = None
         with stage("gateway", "generate"):
             if not shown:
-                answer = answers.template_answer(request.query, [], outcome.parsed, reason="no_results")
+                answer = answers.template_answer(request.query, [], outcome.parsed, reason="no_results",
+                                                 currency=_currency(request))
             else:
                 hop_ms = budget.hop_ms(self.settings.generator_budget_ms)
                 try:
                     if hop_ms <= 0:
                         raise DependencyUnavailable("no time left for the generator", dependency="generator")
-                    body = GenerateRequest(query=request.query, items=shown, history=outcome.history,
-                                           parsed=outcome.parsed)
+                    body = GenerateRequest(query=request.query, catalog=_catalog(request), items=shown,
+                                           history=outcome.history, parsed=outcome.parsed)
                     raw = await _within(self.clients["generator"].request(
                         "POST", "/v1/generate", content=body.model_dump_json(exclude_none=True).encode(),
                         timeout_ms=hop_ms, idempotent=False), hop_ms, "generator")
@@ -364,7 +371,7 @@ class Recommender:
                     log.warning("generator unavailable: %s", exc)
                     outcome.degrade("generator_unavailable")
                     answer = answers.template_answer(request.query, shown, outcome.parsed,
-                                                     reason="generator_unavailable")
+                                                     reason="generator_unavailable", currency=_currency(request))
                 else:
                     if answer.provider == "template":
                         outcome.degrade("llm_offline")
@@ -380,10 +387,21 @@ def _as_item(result: ResultItem, index: dict[str, Item]) -> Item:
     known = index.get(result.item_id)
     if known is not None:
         return known
-    return Item(item_id=result.item_id, title=result.title, brand=result.brand, model=result.model,
-                color=result.color, ram_gb=result.ram_gb, storage_gb=result.storage_gb, price_inr=result.price_inr,
-                original_price_inr=result.original_price_inr, discount_pct=result.discount_pct,
-                rating=result.rating, price_band=result.price_band, group_id=result.item_id)
+    return Item(item_id=result.item_id, catalog=result.catalog, title=result.title, brand=result.brand,
+                model=result.model, category=result.category or "", color=result.color, ram_gb=result.ram_gb,
+                storage_gb=result.storage_gb, price=result.price, currency=result.currency,
+                price_inr=result.price_inr, original_price_inr=result.original_price_inr,
+                discount_pct=result.discount_pct, rating=result.rating, price_band=result.price_band,
+                group_id=result.item_id)
+
+
+def _catalog(request: RecommendationRequest) -> str:
+    """The request's catalog (the route resolved the API key's default into it)."""
+    return request.catalog or DEFAULT_CATALOG
+
+
+def _currency(request: RecommendationRequest) -> str:
+    return catalog_spec(_catalog(request)).currency
 
 
 def _error_fields(body: Any) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from pickwise_common import redis as rd
 from pickwise_common.schemas import Constraints
-from pickwise_gateway.popularity import CATALOG_BY_RATING_KEY, popular_items
+from pickwise_gateway.popularity import popular_items
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ async def redis(infra):
     await client.zadd(rd.popularity_hour_key(NOW - timedelta(hours=2)), {"hot": 5})
     await client.zadd(rd.popularity_hour_key(NOW - timedelta(days=3)), {"week": 50, "hot": 1})
     await client.zadd(rd.POPULARITY_ALL_KEY, {"ever": 500, "week": 400, "pricey": 300, "unknown-id": 900})
-    await client.zadd(CATALOG_BY_RATING_KEY, {"rated": 4.9, "ever": 4.1})
+    await client.zadd(rd.catalog_by_rating_key(), {"rated": 4.9, "ever": 4.1})
     try:
         yield client
     finally:
@@ -61,3 +61,27 @@ async def test_only_rating_order_when_nothing_is_popular(redis) -> None:
     chosen, first_tier = await popular_items(redis, 2, now=NOW)
     assert [item.item_id for item, _ in chosen] == ["rated", "ever"]
     assert first_tier == "rating"
+
+
+async def test_each_catalog_reads_its_own_keys(redis) -> None:
+    retail = {"item_id": "or-85123A", "catalog": "retail", "title": "WHITE HANGING HEART T-LIGHT HOLDER",
+              "price": 2.55, "currency": "GBP", "category": "holder"}
+    await redis.hset(rd.item_key("or-85123A", "retail"), "json", json.dumps(retail))
+    await redis.zadd(rd.popularity_hour_key(NOW - timedelta(hours=1), "retail"), {"or-85123A": 3})
+
+    retail_chosen, retail_tier = await popular_items(redis, 5, now=NOW, catalog="retail")
+    flipkart_chosen, _ = await popular_items(redis, 5, now=NOW)
+
+    assert [(item.item_id, item.currency, item.price) for item, _ in retail_chosen] == [("or-85123A", "GBP", 2.55)]
+    assert retail_tier == "24h"
+    assert "or-85123A" not in {item.item_id for item, _ in flipkart_chosen}
+
+
+async def test_hourly_scores_are_summed_across_hours(redis) -> None:
+    await redis.zadd(rd.popularity_hour_key(NOW - timedelta(hours=3)), {"ever": 4, "hot": 1})
+    await redis.zadd(rd.popularity_hour_key(NOW - timedelta(hours=5)), {"ever": 3})
+
+    chosen, _ = await popular_items(redis, 2, now=NOW)
+
+    # 24 h: ever 4 + 3 = 7 beats hot 5 + 1 = 6 (hot alone tops the hour with the highest count)
+    assert [(item.item_id, pop) for item, pop in chosen] == [("ever", 1.0), ("hot", round(6 / 7, 6))]

@@ -73,13 +73,14 @@ async def test_key_without_events_scope_gets_403_on_event_endpoints(fakes) -> No
 async def test_key_limited_to_one_catalog_gets_403_for_another(fakes, how: str) -> None:
     async with gateway(fakes) as client:
         if how == "query":
-            response = await client.get("/v1/search", params={"q": "phone", "catalog": "flipkart_mobiles"},
+            response = await client.get("/v1/search", params={"q": "phone", "catalog": "flipkart"},
                                         headers={"X-API-Key": "retail-only"})
         else:
-            response = await client.post("/v1/recommendations", json={"query": "phone", "catalog": "flipkart_mobiles"},
+            response = await client.post("/v1/recommendations", json={"query": "phone", "catalog": "flipkart"},
                                          headers={"X-API-Key": "retail-only"})
     assert response.status_code == 403
-    assert "flipkart_mobiles" in response.json()["error"]["message"]
+    assert "flipkart" in response.json()["error"]["message"]
+    assert response.json()["error"]["fields"][0]["field"] == "catalog"
 
 
 async def test_key_limited_to_one_catalog_may_use_it(fakes) -> None:

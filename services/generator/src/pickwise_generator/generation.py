@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from pickwise_common.answer_template import template_answer
+from pickwise_common.catalogs import catalog_spec
 from pickwise_common.metrics import LATENCY_BUCKETS_S
 from pickwise_common.schemas import Answer, GenerateRequest, Item, Usage
 from pickwise_common.telemetry import stage
@@ -72,7 +73,8 @@ def _validated(provider: ChatProvider, completion: Completion, items: Sequence[I
 
 def _template(request: GenerateRequest, reasons: list[str]) -> Answer:
     with stage(SERVICE, "template", items=len(request.items)):
-        summary, picks = template_answer(request.query, request.items, request.parsed)
+        summary, picks = template_answer(request.query, request.items, request.parsed,
+                                         catalog_spec(request.catalog).currency)
     LLM_REQUESTS.labels(TEMPLATE, "ok").inc()
     return Answer(summary=summary, picks=picks, provider=TEMPLATE, model=None, usage=Usage(),
                   fallback_reasons=list(reasons))
@@ -104,7 +106,8 @@ class Generator:
     async def generate(self, request: GenerateRequest) -> Answer:
         reasons, use_llm = self._start(request)
         if use_llm:
-            messages = build_messages(request.query, request.items, request.parsed, request.history)
+            messages = build_messages(request.query, request.items, request.parsed, request.history,
+                                      request.catalog)
             for provider, left_s in self._within_budget(reasons):
                 attempt = Attempt(provider)
                 with stage(SERVICE, f"llm_{provider.name}", **_span_attributes(provider)) as span:
@@ -132,7 +135,8 @@ class Generator:
         Answer, authoritative) and ``done``."""
         reasons, use_llm = self._start(request)
         if use_llm:
-            messages = build_messages(request.query, request.items, request.parsed, request.history)
+            messages = build_messages(request.query, request.items, request.parsed, request.history,
+                                      request.catalog)
             for provider, left_s in self._within_budget(reasons):
                 yield "provider", {"provider": provider.name, "model": provider.model}
                 attempt = Attempt(provider)

@@ -100,19 +100,21 @@ class GroupCache:
 
 async def fetch_signals(client: aioredis.Redis, user_id: str | None, candidates: Sequence[Candidate],
                         groups: GroupCache, *, half_life_h: float = AFFINITY_HALF_LIFE_H,
-                        now_s: float | None = None) -> UserSignals:
-    """Read the user's clicks and affinities and the candidates' popularity. Raises redis errors (the
-    caller turns them into ``features_available: false``)."""
+                        now_s: float | None = None, catalog: str | None = None) -> UserSignals:
+    """Read the user's clicks and affinities and the candidates' popularity, all from ``catalog``'s keys (a
+    user's clicks in one catalog do not boost another's items). Raises redis errors (the caller turns them
+    into ``features_available: false``)."""
     for cand in candidates:
         groups.put(cand.item.item_id, cand.item.group_id)
     ids = [c.item.item_id for c in candidates]
+    popularity_key = rkeys.popularity_all_key(catalog)
     pipe = client.pipeline(transaction=False)
     if user_id:
-        pipe.lrange(rkeys.user_clicks_key(user_id), 0, CLICKS_CAP - 1)
-        pipe.hgetall(rkeys.user_affinity_key(user_id))
+        pipe.lrange(rkeys.user_clicks_key(user_id, catalog), 0, CLICKS_CAP - 1)
+        pipe.hgetall(rkeys.user_affinity_key(user_id, catalog))
     if ids:
-        pipe.zmscore(rkeys.POPULARITY_ALL_KEY, ids)
-    pipe.zrevrange(rkeys.POPULARITY_ALL_KEY, 0, 0, withscores=True)
+        pipe.zmscore(popularity_key, ids)
+    pipe.zrevrange(popularity_key, 0, 0, withscores=True)
     results = await pipe.execute()
     signals = UserSignals()
     if user_id:
@@ -125,7 +127,7 @@ async def fetch_signals(client: aioredis.Redis, user_id: str | None, candidates:
         if missing:
             lookup = client.pipeline(transaction=False)
             for item_id in missing:
-                lookup.hget(rkeys.item_key(item_id), "group_id")
+                lookup.hget(rkeys.item_key(item_id, catalog), "group_id")
             for item_id, group_id in zip(missing, await lookup.execute(), strict=True):
                 if group_id:
                     groups.put(item_id, group_id)

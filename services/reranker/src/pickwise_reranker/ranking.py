@@ -98,7 +98,7 @@ class Reranker:
                 if self.redis is None:
                     raise RedisError("no Redis client")
                 signals = await fetch_signals(self.redis, request.user_id, cands, self.groups,
-                                              half_life_h=self.weights.half_life_h)
+                                              half_life_h=self.weights.half_life_h, catalog=request.catalog)
                 boosts = compute_boosts(cands, signals, self.weights)
             except (RedisError, OSError) as exc:
                 features_available = False

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from pickwise_common.catalogs import DEFAULT_CATALOG, catalog_spec
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.features import UserFeatures
 from pickwise_common.schemas import ErrorBody, EventType, Turn
@@ -37,6 +38,8 @@ class StoredEvent(BaseModel):
     type: str
     user_id: str
     item_id: str
+    catalog: str = DEFAULT_CATALOG
+    quantity: int | None = None
     session_id: str | None = None
     request_id: str | None = None
     position: int | None = None
@@ -59,24 +62,36 @@ async def get_session(session_id: SafeId, postgres: PostgresDep, redis: RedisDep
         return await memory.session_turns(postgres, redis, session_id, limit, settings.session_cache_turns)
 
 
+CatalogQuery = Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$",
+                                           description="catalog (tenant); 404 when unknown")]
+
+
 @router.get("/users/{user_id}/features", response_model=UserFeatures, tags=["users"],
-            responses={503: {"model": ErrorBody, "description": "Redis unavailable"}})
-async def get_features(user_id: SafeId, redis: RedisDep, settings: SettingsDep) -> UserFeatures:
-    """Recent clicks (newest first) and brand/category affinities decayed to now."""
+            responses={404: {"model": ErrorBody, "description": "unknown catalog"},
+                       503: {"model": ErrorBody, "description": "Redis unavailable"}})
+async def get_features(user_id: SafeId, redis: RedisDep, settings: SettingsDep,
+                       catalog: CatalogQuery = None) -> UserFeatures:
+    """Recent clicks (newest first) and brand/category affinities decayed to now, in one catalog (default
+    flipkart)."""
+    name = catalog_spec(catalog).name
     with stage("session", "read_features"):
         if redis is None:
             raise DependencyUnavailable("redis is not configured", dependency="redis")
         try:
-            return await memory.user_features(redis, user_id, settings.affinity_half_life_h)
+            return await memory.user_features(redis, user_id, settings.affinity_half_life_h, catalog=name)
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(f"redis unavailable: {type(exc).__name__}", dependency="redis") from exc
 
 
-@router.get("/users/{user_id}/events", response_model=UserEventsOut, tags=["users"])
+@router.get("/users/{user_id}/events", response_model=UserEventsOut, tags=["users"],
+            responses={404: {"model": ErrorBody, "description": "unknown catalog"}})
 async def get_events(user_id: SafeId, postgres: PostgresDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                     type: Annotated[EventType | None, Query(description="only this type")] = None) -> dict[str, Any]:
-    """The user's interactions from the Postgres event log, newest first."""
+                     type: Annotated[EventType | None, Query(description="only this type")] = None,
+                     catalog: CatalogQuery = None) -> dict[str, Any]:
+    """The user's interactions from the Postgres event log, newest first: one catalog's when `catalog` is
+    given, else every catalog's."""
+    name = catalog_spec(catalog).name if catalog is not None else None
     with stage("session", "read_events"):
         events = await memory.user_events(postgres, user_id, limit,
-                                          type.value if type is not None else None)
+                                          type.value if type is not None else None, catalog=name)
     return {"user_id": user_id, "events": events}

@@ -20,8 +20,10 @@ SELECT turn_no, query, item_ids, answer, variant, parsed, request_id, ts
 FROM session_turns WHERE session_id = $1 ORDER BY turn_no DESC LIMIT $2
 """
 EVENTS_SQL = """
-SELECT event_id, type, user_id, item_id, session_id, request_id, position, source, ts, received_at
-FROM events WHERE user_id = $1 AND ($2::text IS NULL OR type = $2) ORDER BY ts DESC LIMIT $3
+SELECT event_id, type, user_id, item_id, catalog, quantity, session_id, request_id, position, source, ts,
+       received_at
+FROM events WHERE user_id = $1 AND ($2::text IS NULL OR type = $2) AND ($4::text IS NULL OR catalog = $4)
+ORDER BY ts DESC LIMIT $3
 """
 
 
@@ -58,17 +60,18 @@ async def session_turns(pool: asyncpg.Pool, redis: aioredis.Redis | None, sessio
 
 
 async def user_features(redis: aioredis.Redis, user_id: str, half_life_h: float,
-                        now_s: float | None = None) -> UserFeatures:
-    """Recent clicks (newest first) and affinities decayed to now."""
+                        now_s: float | None = None, catalog: str | None = None) -> UserFeatures:
+    """Recent clicks (newest first) and affinities decayed to now, in ``catalog`` (default: flipkart)."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.lrange(keys.user_clicks_key(user_id), 0, CLICKS_CAP - 1)
-        pipe.hgetall(keys.user_affinity_key(user_id))
+        pipe.lrange(keys.user_clicks_key(user_id, catalog), 0, CLICKS_CAP - 1)
+        pipe.hgetall(keys.user_affinity_key(user_id, catalog))
         clicks, raw = await pipe.execute()
     now_s = time.time() if now_s is None else now_s
     affinities = {k: round(v, 6) for k, v in affinities_from_hash(raw or {}, now_s, half_life_h).items()}
     return UserFeatures(user_id=user_id, recent_clicks=list(clicks or []), affinities=affinities)
 
 
-async def user_events(pool: asyncpg.Pool, user_id: str, limit: int, event_type: str | None) -> list[dict[str, Any]]:
-    """The user's events, newest first."""
-    return [event_from_row(r) for r in await pool.fetch(EVENTS_SQL, user_id, event_type, limit)]
+async def user_events(pool: asyncpg.Pool, user_id: str, limit: int, event_type: str | None,
+                      catalog: str | None = None) -> list[dict[str, Any]]:
+    """The user's events, newest first; only ``catalog``'s when given, else every catalog's."""
+    return [event_from_row(r) for r in await pool.fetch(EVENTS_SQL, user_id, event_type, limit, catalog)]
