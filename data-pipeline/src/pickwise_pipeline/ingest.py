@@ -23,7 +23,7 @@ from pickwise_common import postgres as pg
 from pickwise_common import redis as rd
 from pickwise_common.bm25 import Bm25sIndex, tokenize
 from pickwise_common.catalogs import CATALOGS, DEFAULT_CATALOG
-from pickwise_common.embeddings import Embedder
+from pickwise_common.embeddings import Embedder, embedder_from_settings
 from pickwise_common.schemas import Item
 from pickwise_pipeline import retail_catalog
 from pickwise_pipeline.catalog import FLIPKART, ColumnMapping, file_fingerprint, normalise, read_rows, search_text
@@ -258,7 +258,8 @@ async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapp
             report["read_s"] = round(time.perf_counter() - t, 1)
             if not items:
                 raise SystemExit(f"no usable rows in {path}")
-            embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+            # documents in fp32 with the configured backend (onnx and torch agree to cosine 1.0000; decision 0906)
+            embedder = embedder_from_settings(settings.model_copy(update={"embedding_onnx_int8": False}), threads=0)
             t = time.perf_counter()
             vectors = embed_with_progress(embedder, [search_text(i) for i in items], f"ingest {catalog}: embed")
             report["embed_s"] = round(time.perf_counter() - t, 1)

@@ -144,6 +144,10 @@ class ModelSettings(PickwiseSettings):
     models_dir: Path = Field(default_factory=default_models_dir)
     embedding_batch_size: int = 64
     query_cache_size: int = 2048
+    # onnx: an ONNX Runtime export built locally under <models_dir>/onnx/ (torch when it cannot be built);
+    # torch: sentence-transformers. Same vectors either way (decision 0906, docs/benchmarks.md)
+    embedding_backend: Literal["onnx", "torch"] = "onnx"
+    embedding_onnx_int8: bool = False
 
 
 class CatalogSettings(PickwiseSettings):

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from pickwise_common import resources
 from pickwise_common.app import service_app
-from pickwise_common.embeddings import Embedder
-from pickwise_retriever import api
+from pickwise_common.catalogs import CATALOGS
+from pickwise_common.embeddings import embedder_from_settings
+from pickwise_retriever import api, cf_api, cf_serving
 from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.config import RetrieverSettings
 from pickwise_retriever.popularity import Popularity
@@ -30,19 +31,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await stack.enter_async_context(resources.postgres_pool(app, settings))
         redis = await stack.enter_async_context(resources.redis_client(app, settings, required=False))
         milvus = await stack.enter_async_context(resources.milvus_client(app, settings))
-        catalog = await Catalog.load(pool)
-        version = await Catalog.version(pool)
-        import torch
-
-        torch.set_num_threads(settings.embedding_threads)
-        embedder = Embedder(settings.embedding_model, batch_size=settings.embedding_batch_size,
-                            cache_size=settings.query_cache_size)
+        # one in-memory Catalog per catalog an ingest recorded in catalog_state (decision 0801)
+        versions = await Catalog.versions(pool)
+        catalogs = {name: await Catalog.load(pool, name) for name in sorted(versions)}
+        # onnx (an export built once under <models_dir>/onnx/) or torch; one intra-op thread per query
+        embedder = embedder_from_settings(settings, threads=settings.embedding_threads)
         await anyio.to_thread.run_sync(embedder.encode_query, "phone")  # load the model before serving
         # the parser's word lists (the typo guard reads an English frequency list) load now, not on a query
         await anyio.to_thread.run_sync(parse_query, "samsung phone under 15k")
-        if len(catalog) and await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
+        if catalogs and await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
             await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
-        app.state.retriever = Retriever(catalog, embedder, milvus, settings.milvus_collection,
+        app.state.retriever = Retriever(catalogs, embedder, milvus, settings.milvus_collection,
                                         pool_size=settings.retrieval_pool_size)
         app.state.popularity = Popularity(redis, backoff_s=settings.popularity_backoff_s)
 
@@ -52,30 +51,47 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             current = retriever.catalog
             if not len(current):
                 raise RuntimeError("no catalog loaded yet: run `pickwise-pipeline ingest`")
-            return {"items": len(current), "groups": len(current.groups), "model": embedder.model_name}
+            return {"items": len(current), "groups": len(current.groups), "model": embedder.describe(),
+                    "catalogs": {name: len(c) for name, c in sorted(retriever.catalogs.items())}}
 
         async def refresh() -> None:
-            """Pick up a new ingest (catalog_state changed) without a restart."""
-            nonlocal version
+            """Pick up a new ingest of any catalog (its catalog_state row changed) without a restart."""
+            nonlocal versions
             while True:
                 await asyncio.sleep(settings.catalog_refresh_s)
                 try:
-                    latest = await Catalog.version(pool)
-                    if latest != version:
-                        retriever.catalog = await Catalog.load(pool)
-                        if await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
-                            await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
-                        version = latest
-                        log.info("catalog reloaded: %d items", len(retriever.catalog))
+                    latest = await Catalog.versions(pool)
+                    changed = sorted(name for name, v in latest.items() if versions.get(name) != v)
+                    for name in changed:
+                        retriever.catalogs[name] = await Catalog.load(pool, name)
+                        log.info("catalog %s reloaded: %d items", name, len(retriever.catalogs[name]))
+                    for name in set(retriever.catalogs) - set(latest):
+                        del retriever.catalogs[name]
+                    if changed and await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
+                        await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
+                    versions = latest
                 except Exception:  # noqa: BLE001 - keep serving the catalog we have; try again next round
                     log.exception("catalog refresh failed")
 
         app.state.readiness.add("catalog", catalog_check, required=False)
+        # CF models: optional (a catalog without one serves its content feed); a newer version is picked up
+        cf_models = app.state.cf_models = cf_serving.CfModels(settings.models_dir, CATALOGS)
+        await cf_serving.refresh_now(cf_models)
+
+        async def cf_check() -> dict[str, object]:
+            status = cf_models.status()
+            if not any(status["versions"].values()):
+                raise RuntimeError("no CF model trained yet: run `pickwise-pipeline train-cf --catalog NAME`")
+            return status
+
+        app.state.readiness.add("cf_models", cf_check, required=False)
         task = asyncio.create_task(refresh())
+        cf_task = asyncio.create_task(cf_serving.poll(cf_models, settings.cf_poll_s))
         try:
             yield
         finally:
             task.cancel()
+            cf_task.cancel()
 
 
 def create_app(settings: RetrieverSettings | None = None) -> FastAPI:
@@ -83,4 +99,5 @@ def create_app(settings: RetrieverSettings | None = None) -> FastAPI:
     app = service_app("retriever", settings, lifespan=lifespan,
                       description="Query understanding, BM25 + dense retrieval, fusion, filters, item lookup.")
     app.include_router(api.router)
+    app.include_router(cf_api.router)
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from pickwise_common.errors import DependencyUnavailable
+from pickwise_retriever.cf_serving import CatalogItems, CfModels, RetrieverItems
+from pickwise_retriever.config import RetrieverSettings
 from pickwise_retriever.popularity import Popularity
 from pickwise_retriever.retrieval import Retriever
 
@@ -23,5 +25,28 @@ def get_popularity(request: Request) -> Popularity:
     return request.app.state.popularity
 
 
+def get_settings(request: Request) -> RetrieverSettings:
+    return request.app.state.settings
+
+
+def get_cf_models(request: Request) -> CfModels:
+    return request.app.state.cf_models
+
+
+def get_redis(request: Request) -> Any | None:
+    """The retriever's Redis client, or None when it started without one (the CF feed degrades)."""
+    return getattr(request.app.state, "redis", None)
+
+
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 PopularityDep = Annotated[Popularity, Depends(get_popularity)]
+SettingsDep = Annotated[RetrieverSettings, Depends(get_settings)]
+CfModelsDep = Annotated[CfModels, Depends(get_cf_models)]
+RedisDep = Annotated[Any | None, Depends(get_redis)]
+
+
+def get_catalog_items(retriever: RetrieverDep) -> CatalogItems:
+    return RetrieverItems(retriever)
+
+
+CatalogItemsDep = Annotated[CatalogItems, Depends(get_catalog_items)]
