@@ -1,0 +1,208 @@
+"""Collaborative filtering served by the retriever (decision 0813): the newest CF model of each catalog (swapped
+in when train-cf writes a newer version), the user's live state from Redis (history hash, dismissed set, recent
+clicks), and the feed built from them at request time: the history is folded into the model's item factors
+on every request, so a purchase the event-consumer applied shows in the next feed without retraining."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from pickwise_common import cf
+from pickwise_common import redis as rd
+from pickwise_common.schemas import Item
+
+log = logging.getLogger("pickwise.retriever.cf")
+
+CLICK_SEEDS = 5          # the user's most recent clicks whose CF neighbours join the feed
+CLICK_DECAY = 0.6        # weight of the i-th most recent click: CLICK_DECAY ** i
+NEIGHBOURS_PER_CLICK = 20
+
+
+class CfModels:
+    """The newest CF model per catalog. ``refresh`` (blocking: run it in a thread) loads a version directory
+    newer than the one served and swaps it in whole; a request keeps the model object it started with."""
+
+    def __init__(self, models_root: Path, catalogs: Iterable[str]) -> None:
+        self.models_root = Path(models_root)
+        self.catalogs = tuple(catalogs)
+        self.models: dict[str, cf.CfModel] = {}
+        self.loaded_from: dict[str, str] = {}      # catalog -> version directory name served
+        self.failed: dict[str, str] = {}           # catalog -> version directory that failed to load
+        self.loaded_at: dict[str, float] = {}
+
+    def get(self, catalog: str) -> cf.CfModel | None:
+        return self.models.get(catalog)
+
+    def version(self, catalog: str) -> str | None:
+        model = self.models.get(catalog)
+        return model.version if model is not None else None
+
+    def refresh(self, *, force: bool = False) -> list[str]:
+        """Load each catalog's newest version when it differs from the one served (``force``: even a version
+        that failed before). Returns the catalogs whose model changed. A catalog whose models were all removed
+        keeps serving the model it has."""
+        changed = []
+        for catalog in self.catalogs:
+            directory = cf.latest_version_dir(self.models_root, catalog)
+            if directory is None or directory.name == self.loaded_from.get(catalog):
+                continue
+            if not force and directory.name == self.failed.get(catalog):
+                continue
+            try:
+                model = cf.load(directory)
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # a broken artifact: keep the old model
+                self.failed[catalog] = directory.name
+                log.error("CF model %s of catalog %s failed to load: %s: %s", directory, catalog,
+                          type(exc).__name__, exc)
+                continue
+            self.models[catalog] = model
+            self.loaded_from[catalog] = directory.name
+            self.loaded_at[catalog] = time.time()
+            self.failed.pop(catalog, None)
+            changed.append(catalog)
+            log.info("CF model of catalog %s: %s (%d items, %d factors)", catalog, model.version,
+                     len(model.item_ids), model.factors)
+        return changed
+
+    def status(self) -> dict[str, Any]:
+        """Readiness detail: the version served per catalog (null when none was trained)."""
+        return {"models_root": str(self.models_root),
+                "versions": {c: self.version(c) for c in self.catalogs},
+                "failed": dict(self.failed)}
+
+
+async def refresh_now(models: CfModels, *, force: bool = False) -> list[str]:
+    """``models.refresh`` off the event loop (it reads directories and loads arrays)."""
+    return await anyio.to_thread.run_sync(lambda: models.refresh(force=force))
+
+
+async def poll(models: CfModels, interval_s: float) -> None:
+    """Look for newer versions every ``interval_s`` for ever (a task of the lifespan); a failed round is
+    logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await refresh_now(models)
+        except Exception:  # noqa: BLE001 - keep serving the models we have; try again next round
+            log.exception("CF model refresh failed")
+
+
+class CatalogItems(Protocol):
+    """The items the retriever serves, per catalog (the CF model may know items that are not ingested)."""
+
+    def item(self, catalog: str, item_id: str) -> Item | None: ...
+
+    def known(self, catalog: str) -> Callable[[str], bool]: ...
+
+
+class RetrieverItems:
+    """``CatalogItems`` over the retriever's loaded catalogs (``Retriever.catalogs``: name -> Catalog)."""
+
+    def __init__(self, retriever: Any) -> None:
+        self.retriever = retriever
+
+    def item(self, catalog: str, item_id: str) -> Item | None:
+        loaded = self.retriever.catalogs.get(catalog)
+        return loaded.item(item_id) if loaded is not None else None
+
+    def known(self, catalog: str) -> Callable[[str], bool]:
+        loaded = self.retriever.catalogs.get(catalog)
+        return loaded.index_of.__contains__ if loaded is not None else (lambda _: False)
+
+
+@dataclass
+class UserState:
+    """What Redis holds about a user in one catalog: the fold-in input, what to hide, the recent clicks."""
+
+    history: dict[str, float] = field(default_factory=dict)
+    dismissed: set[str] = field(default_factory=set)
+    clicks: list[str] = field(default_factory=list)
+
+
+async def read_user_state(redis: Any, catalog: str, user_id: str, clicks_n: int = CLICK_SEEDS) -> UserState:
+    """One round trip (HGETALL, SMEMBERS, LRANGE, all in the user's slot). Raises the Redis error."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(rd.user_history_key(user_id, catalog))
+    pipe.smembers(rd.user_dismissed_key(user_id, catalog))
+    pipe.lrange(rd.user_clicks_key(user_id, catalog), 0, clicks_n - 1)
+    history, dismissed, clicks = await pipe.execute()
+    parsed: dict[str, float] = {}
+    for item, weight in (history or {}).items():
+        try:
+            value = float(weight)
+        except ValueError:
+            continue
+        if value > 0:
+            parsed[item] = value
+    return UserState(parsed, set(dismissed or ()), list(clicks or ()))
+
+
+def click_neighbours(model: cf.CfModel, clicks: Sequence[str]) -> dict[str, float]:
+    """item -> Σ over the recent clicks of decay(click rank) × CF similarity; clicks themselves left out."""
+    out: dict[str, float] = {}
+    seeds = list(dict.fromkeys(clicks))[:CLICK_SEEDS]
+    for rank, seed in enumerate(seeds):
+        for other, similarity in model.similar_items(seed, NEIGHBOURS_PER_CLICK):
+            if other in seeds or similarity <= 0:
+                continue
+            out[other] = out.get(other, 0.0) + (CLICK_DECAY ** rank) * similarity
+    return out
+
+
+@dataclass(frozen=True)
+class Feed:
+    items: list[cf.Scored]
+    cold_start: bool
+
+
+def reason_of(sources: Mapping[str, float]) -> str:
+    """The source that gave an item most (ties: the first in name order)."""
+    return max(sorted(sources), key=lambda name: sources[name]) if sources else "popularity"
+
+
+def recommend(model: cf.CfModel, state: UserState, k: int, *, exclude: Iterable[str] = (),
+              click_weight: float = 0.3, known: Callable[[str], bool] = lambda _: True) -> Feed:
+    """The user's feed (pure): ``cf.blend`` of repeat purchases, ALS on the folded-in history, bought-together
+    and popularity with the model's weights, plus the CF neighbours of the recent clicks (``click_weight``);
+    never a dismissed or excluded item, nor one the served catalog does not hold (``known``). A user with no
+    history and no click the model knows gets popularity alone (``cold_start``)."""
+    excluded = set(exclude) | state.dismissed
+    weights = model.blend_weights
+    history = {item: w for item, w in state.history.items() if w > 0}
+    clicked = click_neighbours(model, state.clicks) if click_weight > 0 else {}
+    cold = not history and not clicked
+    if cold:
+        weights = cf.BlendWeights(repeat=0.0, als=0.0, popularity=1.0, bought_together=0.0)
+    als = dict(model.als_scores(history, weights.candidates, excluded)) if weights.als and history else {}
+    # room for what the filters below drop: excluded ids, and ids of items the catalog does not serve
+    room = weights.candidates + k + len(excluded)
+    popular = dict(model.popularity[:room])
+    together = model.bought_together_scores(history) if weights.bought_together and history else {}
+    blended = cf.blend(history, als, popular, weights, room + len(history) + len(together), excluded,
+                       repeat_rate=model.item_repeat_rate, bought_together=together)
+    totals = {s.item_id: s.score for s in blended}
+    sources = {s.item_id: dict(s.sources) for s in blended}
+    top_click = max(clicked.values(), default=0.0)
+    if top_click > 0:
+        for item, value in clicked.items():
+            if item in excluded:
+                continue
+            contribution = click_weight * value / top_click
+            totals[item] = totals.get(item, 0.0) + contribution
+            sources.setdefault(item, {})["clicks"] = round(contribution, 6)
+    ranked = sorted((pair for pair in totals.items() if known(pair[0])), key=lambda pair: (-pair[1], pair[0]))[:k]
+    return Feed([cf.Scored(item, round(score, 6), sources[item]) for item, score in ranked], cold)
+
+
+def cold_start(model: cf.CfModel, k: int, *, exclude: Iterable[str] = (),
+               known: Callable[[str], bool] = lambda _: True) -> Feed:
+    """Popularity alone (a user Redis could not tell us about, or one with no history)."""
+    return recommend(model, UserState(), k, exclude=exclude, click_weight=0.0, known=known)
