@@ -1,4 +1,6 @@
-"""Routes of the retriever: thin translation between HTTP and the retrieval domain."""
+"""Routes of the retriever: thin translation between HTTP and the retrieval domain. Every route serves one catalog:
+the body's ``catalog`` (``/v1/retrieve``) or the ``catalog`` query parameter (default flipkart; for an item, the
+catalog its id prefix names); an unknown or unloaded catalog is a 404 naming the field."""
 
 from __future__ import annotations
 
@@ -6,42 +8,51 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from pickwise_common.catalogs import DEFAULT_CATALOG, catalog_of_item
 from pickwise_common.errors import NotFound
 from pickwise_common.public_api import PopularResponse, SimilarResponse
 from pickwise_common.schemas import Candidate, ErrorBody, Item, RetrieveRequest, RetrieveResponse
+from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.deps import PopularityDep, RetrieverDep
 from pickwise_retriever.retrieval import Retriever
 
 router = APIRouter(prefix="/v1")
 ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "no such item"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "no such item or catalog"}}
+CatalogQuery = Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$",
+                                           description="catalog to serve (default flipkart; for an item, "
+                                                       "the catalog its id prefix names)")]
 
 
 @router.post("/retrieve", response_model=RetrieveResponse, summary="Parse, search, fuse, group")
 async def retrieve(body: RetrieveRequest, retriever: RetrieverDep, popularity: PopularityDep) -> RetrieveResponse:
-    return await retriever.retrieve(body, popularity.normalised)
+    async def normalised(item_ids: list[str]) -> dict[str, float]:
+        return await popularity.normalised(item_ids, body.catalog)
+
+    return await retriever.retrieve(body, normalised)
 
 
-def _item(retriever: Retriever, item_id: str) -> Item:
-    item = retriever.catalog.item(item_id)
+def _item(retriever: Retriever, item_id: str, catalog: str | None) -> tuple[Catalog, Item]:
+    loaded = retriever.catalog_for(catalog or catalog_of_item(item_id) or DEFAULT_CATALOG)
+    item = loaded.item(item_id)
     if item is None:
-        raise NotFound(f"item {item_id!r} is not in the catalog")
-    return item
+        raise NotFound(f"item {item_id!r} is not in the catalog {loaded.name!r}")
+    return loaded, item
 
 
 @router.get("/items/{item_id}", response_model=Item, summary="One catalog item", responses=NOT_FOUND)
-async def item(item_id: ItemId, retriever: RetrieverDep) -> Item:
-    return _item(retriever, item_id)
+async def item(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogQuery = None) -> Item:
+    return _item(retriever, item_id, catalog)[1]
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse, responses=NOT_FOUND,
             summary="Nearest neighbours by embedding, the item's own colour variants excluded")
 async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: PopularityDep,
-                  k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarResponse:
-    _item(retriever, item_id)
-    hits = await retriever.similar(item_id, k)
-    items = retriever.catalog.items
-    pop = await popularity.normalised([items[n].item_id for n, _, _ in hits])
+                  k: Annotated[int, Query(ge=1, le=100)] = 10, catalog: CatalogQuery = None) -> SimilarResponse:
+    loaded, _ = _item(retriever, item_id, catalog)
+    hits = await retriever.similar(item_id, k, loaded.name)
+    items = loaded.items
+    pop = await popularity.normalised([items[n].item_id for n, _, _ in hits], loaded.name)
     return SimilarResponse(item_id=item_id, candidates=[
         Candidate(item=items[n], dense_score=score, fused_score=score,
                   variant_ids=[items[v].item_id for v in variants], popularity=pop.get(items[n].item_id, 0.0))
@@ -51,9 +62,13 @@ async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: Populari
 @router.get("/popular", response_model=PopularResponse,
             summary="Most popular items: last 24 h, then 7 d, then all time; topped up in catalog rating order")
 async def popular(retriever: RetrieverDep, popularity: PopularityDep,
-                  k: Annotated[int, Query(ge=1, le=100)] = 10) -> PopularResponse:
-    catalog = retriever.catalog
-    ranked, source = await popularity.top(k, known=catalog.index_of.__contains__)
+                  k: Annotated[int, Query(ge=1, le=100)] = 10, catalog: CatalogQuery = None) -> PopularResponse:
+    loaded = retriever.catalog_for(catalog)
+    ranked, source = await popularity.top(k, known=loaded.index_of.__contains__, catalog=loaded.name)
+    return _popular(loaded, ranked, source, k)
+
+
+def _popular(catalog: Catalog, ranked: list[tuple[str, float]], source: str, k: int) -> PopularResponse:
     chosen: list[tuple[int, float]] = []
     seen_groups: set[str] = set()
     best = ranked[0][1] if ranked else 0.0
@@ -68,7 +83,7 @@ async def popular(retriever: RetrieverDep, popularity: PopularityDep,
     if len(chosen) < k:
         # a quiet tier (two items clicked in the last 24 h) is topped up in rating order: a full shelf
         source = source if chosen else "rating"
-        order = sorted(range(len(catalog)), key=lambda n: (-(catalog.items[n].rating or 0.0), n))
+        order = sorted(range(len(catalog)), key=lambda n: (-catalog.fallback_score[n], n))
         for n in order:
             if catalog.items[n].group_id in seen_groups:
                 continue

@@ -1,5 +1,6 @@
-"""The catalog held in memory by the retriever: items loaded from Postgres, columnar arrays for fast
-filter masks, variant groups, the BM25 index (from ``catalog_state``, rebuilt when absent)."""
+"""The catalogs held in memory by the retriever, one ``Catalog`` per catalog name (decision 0801): items loaded
+from Postgres, columnar arrays for fast filter masks, variant groups, the BM25 index (from the catalog's
+``catalog_state`` row, rebuilt when absent)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import numpy as np
 
 from pickwise_common import constraints
 from pickwise_common.bm25 import Bm25sIndex, item_text, tokenize
+from pickwise_common.catalogs import CATALOGS, DEFAULT_CATALOG
 from pickwise_common.constraints import Columns
 from pickwise_common.schemas import Constraints, Item
 
 log = logging.getLogger("pickwise.retriever.catalog")
 
-_ITEM_COLUMNS = ("item_id, title, brand, model, color, category, ram_gb, storage_gb, price_inr, original_price_inr, "
-                 "discount_pct, rating, price_band, group_id, attrs")
+_ITEM_COLUMNS = ("item_id, catalog, title, brand, model, color, category, ram_gb, storage_gb, price, currency, "
+                 "price_inr, original_price_inr, discount_pct, rating, price_band, group_id, attrs")
 
 
 def model_series(text: str) -> tuple[str, ...]:
@@ -40,6 +42,7 @@ def model_series(text: str) -> tuple[str, ...]:
 class Catalog:
     items: list[Item]
     bm25: Any
+    name: str = DEFAULT_CATALOG
     index_of: dict[str, int] = field(init=False)
     groups: dict[str, list[int]] = field(init=False)
 
@@ -52,44 +55,52 @@ class Catalog:
         positions = {group_id: g for g, group_id in enumerate(self.groups)}
         self.group_of = np.array([positions[i.group_id] for i in items], dtype=np.int64)
         self.columns = Columns.from_items(items)
-        self.price = self.columns.numbers["price_inr"]
+        self.price = self.columns.numbers["price"]
         self.rating = self.columns.numbers["rating"]
         self.model_tokens = [frozenset(tokenize(i.model)) for i in items]
         self.series = [model_series(i.model) for i in items]
+        # the last popularity fallback's order: the rating, or in a catalog without ratings (retail) the number
+        # of invoices the item was on in the source (what ingest writes to catalog_by_rating_key)
+        self.fallback_score = [float(i.rating) if i.rating is not None else float(i.attrs.get("invoices", 0))
+                               for i in items]
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def currency(self) -> str:
+        return CATALOGS[self.name].currency if self.name in CATALOGS else "INR"
+
     @classmethod
-    def from_items(cls, items: list[Item], bm25: Any = None) -> Catalog:
+    def from_items(cls, items: list[Item], bm25: Any = None, name: str = DEFAULT_CATALOG) -> Catalog:
         if bm25 is None:
             bm25 = Bm25sIndex.build([tokenize(item_text(i)) for i in items])
-        return cls(items, bm25)
+        return cls(items, bm25, name)
 
     @staticmethod
-    async def version(pool: Any) -> str:
-        """Changes whenever an ingest finishes (the latest catalog_state update)."""
+    async def versions(pool: Any) -> dict[str, str]:
+        """Each served catalog's version: it changes whenever an ingest of that catalog finishes. Rows of names
+        that are not served catalogs (left by an older ingest) are not catalogs to load."""
         async with pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT max(updated_at)::text AS v, count(*) AS n FROM catalog_state")
-        return f"{row['v']}/{row['n']}"
+            rows = await conn.fetch("SELECT catalog, updated_at::text AS v, item_count FROM catalog_state")
+        return {r["catalog"]: f"{r['v']}/{r['item_count']}" for r in rows if r["catalog"] in CATALOGS}
 
     @classmethod
-    async def load(cls, pool: Any) -> Catalog:
-        """All items of every loaded catalog, in item_id order; the stored BM25 index when it covers them."""
+    async def load(cls, pool: Any, name: str = DEFAULT_CATALOG) -> Catalog:
+        """The items of one catalog, in item_id order; the stored BM25 index when it covers them."""
         async with pool.acquire() as conn:
-            rows = await conn.fetch(f"SELECT catalog, {_ITEM_COLUMNS} FROM items ORDER BY catalog, item_id")
-            states = await conn.fetch("SELECT catalog, item_count, bm25_index FROM catalog_state ORDER BY catalog")
+            rows = await conn.fetch(f"SELECT {_ITEM_COLUMNS} FROM items WHERE catalog = $1 ORDER BY item_id", name)
+            state = await conn.fetchrow("SELECT item_count, bm25_index FROM catalog_state WHERE catalog = $1", name)
         items = []
         for row in rows:
             data = dict(row)
-            data.pop("catalog")
             data["attrs"] = json.loads(data["attrs"]) if isinstance(data["attrs"], str) else data["attrs"]
             items.append(Item.model_validate(data))
         bm25 = None
-        if len(states) == 1 and states[0]["bm25_index"] and states[0]["item_count"] == len(items):
-            bm25 = Bm25sIndex.from_bytes(bytes(states[0]["bm25_index"]), len(items))
-        catalog = cls.from_items(items, bm25)
-        log.info("catalog loaded: %d items, %d groups, bm25 %s", len(items), len(catalog.groups),
+        if state is not None and state["bm25_index"] and state["item_count"] == len(items):
+            bm25 = Bm25sIndex.from_bytes(bytes(state["bm25_index"]), len(items))
+        catalog = cls.from_items(items, bm25, name)
+        log.info("catalog %s loaded: %d items, %d groups, bm25 %s", name, len(items), len(catalog.groups),
                  "from ingest" if bm25 is not None else "rebuilt")
         return catalog
 

@@ -15,7 +15,7 @@ from pickwise_retriever.retrieval import Retriever
 
 def get_retriever(request: Request) -> Retriever:
     retriever = getattr(request.app.state, "retriever", None)
-    if retriever is None or not len(retriever.catalog):
+    if retriever is None or not any(len(c) for c in retriever.catalogs.values()):
         raise DependencyUnavailable("the catalog is not loaded yet: run `pickwise-pipeline ingest`",
                                     dependency="catalog", retry_after_s=5)
     return retriever

@@ -3,7 +3,8 @@ explicit filter each facet value stands for, so a storefront can show "Samsung (
 
 A count is the number of distinct models (variant groups) in the pool that the value's filter keeps: the
 cards a shopper would see, not the colours behind them. Numeric values are inclusive ranges written
-``"lo-hi"``, ``"lo-"`` or ``"-hi"`` (decision 0711)."""
+``"lo-hi"``, ``"lo-"`` or ``"-hi"`` (decision 0711). Price ranges are in the catalog's currency (``PRICE_EDGES``);
+they stand for the filters ``price_min_inr`` / ``price_max_inr``, which mean the catalog's price (decision 0801)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pickwise_common.schemas import Constraints, Facets, FacetValue, Item
 FACET_NAMES = ("brand", "price", "ram", "storage", "rating")
 # inclusive bounds, so an item priced exactly on a boundary counts in both ranges, as both filters keep it
 PRICE_EDGES_INR = (10_000, 15_000, 20_000, 30_000, 50_000)
+PRICE_EDGES: dict[str, tuple[float, ...]] = {"INR": PRICE_EDGES_INR, "GBP": (1, 2, 5, 10, 20)}
+CURRENCY_SYMBOLS = {"INR": "₹", "GBP": "£"}
 RATING_MINS = (4.5, 4.0, 3.5, 3.0)
 # RAM/storage below 1 GB are feature-phone sizes in MB/KB: one bucket, bounded just under 1 GB
 SUB_GB_MAX = 0.999
@@ -61,24 +64,26 @@ def facet_filter(name: str, value: str) -> Constraints:
     return Constraints(**fields)
 
 
-def _inr(value: float) -> str:
-    return f"₹{value:,.0f}"
+def _money(value: float, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    number = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    return f"{symbol}{number}" if symbol else f"{number} {currency}"
 
 
 def _gb(value: float) -> str:
     return f"{_num(value / 1024)} TB" if value >= 1024 and value % 1024 == 0 else f"{_num(value)} GB"
 
 
-def _price_ranges() -> list[tuple[float | None, float | None, str]]:
-    edges: list[float | None] = [None, *PRICE_EDGES_INR, None]
+def _price_ranges(currency: str = "INR") -> list[tuple[float | None, float | None, str]]:
+    edges: list[float | None] = [None, *PRICE_EDGES.get(currency, PRICE_EDGES_INR), None]
     out = []
     for lo, hi in zip(edges, edges[1:], strict=False):
         if lo is None:
-            label = f"Under {_inr(hi or 0)}"
+            label = f"Under {_money(hi or 0, currency)}"
         elif hi is None:
-            label = f"{_inr(lo)} and above"
+            label = f"{_money(lo, currency)} and above"
         else:
-            label = f"{_inr(lo)} – {_inr(hi)}"
+            label = f"{_money(lo, currency)} – {_money(hi, currency)}"
         out.append((lo, hi, label))
     return out
 
@@ -118,25 +123,30 @@ class _Columns:
         codes: dict[str, int] = {}
         groups = np.array([codes.setdefault(i.group_id, len(codes)) for i in items], dtype=np.int64)
         numbers = {attr: np.array([np.nan if (v := getattr(i, attr)) is None else v for i in items], dtype=np.float64)
-                   for attr in ("price_inr", "ram_gb", "storage_gb", "rating")}
+                   for attr in ("price", "ram_gb", "storage_gb", "rating")}
         return cls(groups, [i.brand for i in items], numbers)
 
 
-_cached: tuple[Sequence[Item], _Columns] | None = None
+_CACHE_SIZE = 8   # a few catalogs, each loaded once or twice at a time
+_cached: list[tuple[Sequence[Item], _Columns]] = []
 
 
 def _columns(items: Sequence[Item]) -> _Columns:
-    """Columns of the catalog's items, built once per loaded catalog (a new load is a new list)."""
-    global _cached
-    if _cached is None or _cached[0] is not items:
-        _cached = (items, _Columns.of(items))
-    return _cached[1]
+    """Columns of a catalog's items, built once per loaded catalog (a new load is a new list)."""
+    for held, columns in _cached:
+        if held is items:
+            return columns
+    columns = _Columns.of(items)
+    _cached.insert(0, (items, columns))
+    del _cached[_CACHE_SIZE:]
+    return columns
 
 
-def facet_counts(items: Sequence[Item], candidates: Sequence[int]) -> Facets:
+def facet_counts(items: Sequence[Item], candidates: Sequence[int], currency: str = "INR") -> Facets:
     """Facet values present among the candidates (row numbers into ``items``, the catalog), each with its
     count of distinct models; values no candidate has are left out. Brands by count (the top
-    ``MAX_BRANDS``), numeric facets in value order."""
+    ``MAX_BRANDS``; a catalog without brands has no brand facet), numeric facets in value order, price ranges
+    in ``currency``."""
     if not len(candidates):
         return {}
     columns = _columns(items)
@@ -144,11 +154,12 @@ def facet_counts(items: Sequence[Item], candidates: Sequence[int]) -> Facets:
     groups = columns.groups[rows]
     brands: dict[str, set[int]] = {}
     for n, group in zip(rows.tolist(), groups.tolist(), strict=True):
-        brands.setdefault(columns.brands[n], set()).add(group)
+        if columns.brands[n]:
+            brands.setdefault(columns.brands[n], set()).add(group)
     facets: Facets = {"brand": [FacetValue(value=brand, label=brand, count=len(members)) for brand, members in
                                 sorted(brands.items(), key=lambda kv: (-len(kv[1]), kv[0].lower()))][:MAX_BRANDS]}
     ram, storage = columns.numbers["ram_gb"][rows], columns.numbers["storage_gb"][rows]
-    facets["price"] = _count_ranges("price", columns.numbers["price_inr"][rows], groups, _price_ranges())
+    facets["price"] = _count_ranges("price", columns.numbers["price"][rows], groups, _price_ranges(currency))
     facets["ram"] = _count_ranges("ram", ram, groups, _size_values(set(ram[~np.isnan(ram)].tolist())))
     facets["storage"] = _count_ranges("storage", storage, groups,
                                       _size_values(set(storage[~np.isnan(storage)].tolist())))

@@ -1,5 +1,6 @@
-"""Popularity from Redis: the hourly counters ``pop:h:<yyyymmddhh>`` of the last 24 h, then the last 7 days,
-then ``pop:all``, then the catalog's rating order; every read tolerates Redis being down."""
+"""Popularity from Redis, per catalog (its keys, ``redis.popularity_hour_key`` / ``popularity_all_key``): the hourly
+counters ``pop:h:<yyyymmddhh>`` of the last 24 h, then the last 7 days, then ``pop:all``, then the catalog's
+rating order; every read tolerates Redis being down."""
 
 from __future__ import annotations
 
@@ -32,14 +33,15 @@ class Popularity:
         log.warning("redis unavailable for popularity: %s", exc)
         self._down_until = time.monotonic() + self.backoff_s
 
-    async def normalised(self, item_ids: list[str]) -> dict[str, float]:
-        """pop:all score / the highest pop:all score, per id; {} (all 0) when Redis is unavailable."""
+    async def normalised(self, item_ids: list[str], catalog: str | None = None) -> dict[str, float]:
+        """pop:all score / the highest pop:all score of the catalog, per id; {} (all 0) when Redis is unavailable."""
         if not item_ids or not self.available:
             return {}
+        key = rd.popularity_all_key(catalog)
         try:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.zrevrange(rd.POPULARITY_ALL_KEY, 0, 0, withscores=True)
-            pipe.zmscore(rd.POPULARITY_ALL_KEY, item_ids)
+            pipe.zrevrange(key, 0, 0, withscores=True)
+            pipe.zmscore(key, item_ids)
             top, scores = await pipe.execute()
         except rd.REDIS_ERRORS as exc:  # any Redis failure degrades to "no popularity"
             self._failed(exc)
@@ -49,8 +51,8 @@ class Popularity:
             return {}
         return {i: round(float(s) / best, 6) for i, s in zip(item_ids, scores, strict=True) if s}
 
-    async def top(self, k: int, now: datetime | None = None,
-                  known: Callable[[str], bool] = lambda _: True) -> tuple[list[tuple[str, float]], str]:
+    async def top(self, k: int, now: datetime | None = None, known: Callable[[str], bool] = lambda _: True,
+                  catalog: str | None = None) -> tuple[list[tuple[str, float]], str]:
         """Best ids with their scores and the tier they came from: 24h, 7d or all ([], 'rating' when none).
         A tier counts only ids ``known`` accepts (ids of the loaded catalog), so counters of items that are
         not in the catalog cannot hide the next tier."""
@@ -59,7 +61,7 @@ class Popularity:
         now = now or datetime.now(UTC)
         try:
             for tier, hours in (("24h", 24), ("7d", 24 * 7)):
-                keys = [rd.popularity_hour_key(now - timedelta(hours=h)) for h in range(hours)]
+                keys = [rd.popularity_hour_key(now - timedelta(hours=h), catalog) for h in range(hours)]
                 pipe = self.redis.pipeline(transaction=False)
                 for key in keys:
                     pipe.zrevrange(key, 0, PER_KEY_TOP - 1, withscores=True)
@@ -70,7 +72,7 @@ class Popularity:
                             totals[member] += float(score)
                 if totals:
                     return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])), tier
-            rows = await self.redis.zrevrange(rd.POPULARITY_ALL_KEY, 0, max(k * 4, PER_KEY_TOP) - 1,
+            rows = await self.redis.zrevrange(rd.popularity_all_key(catalog), 0, max(k * 4, PER_KEY_TOP) - 1,
                                               withscores=True)
             ranked = [(m, float(s)) for m, s in rows if known(m)]
             if ranked:

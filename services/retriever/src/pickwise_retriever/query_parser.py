@@ -606,3 +606,80 @@ def merge_filters(parsed: Constraints, filters: Constraints | None) -> Constrain
     out["feature_phone"] = b["feature_phone"] if b["feature_phone"] is not None else a["feature_phone"]
     out["sort"] = b["sort"] if b["sort"] != "relevance" else a["sort"]
     return Constraints(**out)
+
+
+# ---------------------------------------------------------------- another catalog's free text
+
+_GBP_AMOUNT = r"(?:£\s*|gbp\s*)?(\d+(?:\.\d+)?)\s*(p\b|pence\b|pounds?\b|quid\b|gbp\b)?"
+_GBP_CUE = re.compile(r"£|gbp|pounds?|quid|pence|\d\s*p\b")
+# words that say nothing about the goods once a price is taken out (a gift shop's "show me something…")
+FREE_TEXT_GENERIC = frozenset(
+    "something anything item items thing things product products stuff cheap price priced cost costing "
+    "pounds pound quid gbp pence under below above over between than less more within around about".split()) | \
+    GENERIC_WORDS - {"phone", "phones", "mobile", "mobiles", "smartphone", "smartphones", "handset", "handsets",
+                     "cellphone", "cellphones", "cell", "device", "devices", "model", "models"}
+
+
+def _gbp(value: str, unit: str | None) -> float:
+    """'5' → 5.0 pounds, '50p' / '50 pence' → 0.5."""
+    amount = float(value)
+    return round(amount / 100, 2) if (unit or "").lower() in ("p", "pence") else amount
+
+
+def read_gbp_prices(text: str) -> tuple[Found, str]:
+    """Prices of a catalog priced in pounds: 'under £5', 'below 10 pounds', 'over 2', 'between £2 and £5',
+    '£2-£5', 'around £3' (±15 %), '50p'. Numbers are pounds as written (no 'k' thousands); a bare number counts
+    only with a comparator or a currency cue, so '12 pencils' or 'set of 3' stay text."""
+    t, found = _Text(text), Found()
+
+    def price_range(m: re.Match[str]) -> bool | None:
+        if not (_GBP_CUE.search(m.group(0)) or re.match(r"\s*(?:between|from)", m.group(0))):
+            return False
+        a, b = _gbp(m.group(1), m.group(2) or m.group(4)), _gbp(m.group(3), m.group(4))
+        found.at_least("price_min_inr", min(a, b))
+        found.at_most("price_max_inr", max(a, b))
+        return None
+
+    def bound(kind: str) -> Handler:
+        def handler(m: re.Match[str]) -> None:
+            value = _gbp(m.group(1), m.group(2))
+            if kind in ("cap", "around"):
+                found.at_most("price_max_inr", round(value * 1.15, 2) if kind == "around" else value)
+            if kind in ("floor", "around"):
+                found.at_least("price_min_inr", round(value * 0.85, 2) if kind == "around" else value)
+        return handler
+
+    def bare(m: re.Match[str]) -> bool | None:
+        if not _GBP_CUE.search(m.group(0)):
+            return False
+        found.at_most("price_max_inr", _gbp(m.group(1), m.group(2)))
+        return None
+
+    t.take(rf"\b(?:between|from)\s*{_GBP_AMOUNT}\s*(?:and|to|-)\s*{_GBP_AMOUNT}", price_range)
+    t.take(rf"(?<![\w.]){_GBP_AMOUNT}\s*(?:-|to)\s*{_GBP_AMOUNT}", price_range)
+    t.take(rf"\b(?:under|below|less than|cheaper than|within|up ?to|max(?:imum)?|at most|no more than|<=?)\s*"
+           rf"{_GBP_AMOUNT}", bound("cap"))
+    t.take(rf"\b(?:over|above|more than|at least|min(?:imum)?|from|>=?)\s*{_GBP_AMOUNT}", bound("floor"))
+    t.take(rf"\b(?:around|about|approx(?:imately)?|roughly|~)\s*{_GBP_AMOUNT}", bound("around"))
+    t.take(rf"(?<![\w.]){_GBP_AMOUNT}", bare)
+    return found, t.rest
+
+
+def parse_free_text(query: str) -> ParsedQuery:
+    """A query of a catalog without the phone vocabulary (retail): prices in pounds and sort intents
+    ('cheapest', 'most expensive') become constraints; everything else is search text for BM25 and dense
+    search. No spelling correction, brands, sizes, ratings or colours (the vocabulary behind them is the
+    phone catalog's); a follow-up is only 'cheaper' / 'pricier' / 'what about …'."""
+    text = strip_chatter(normalise_text(query))
+    found = Found()
+    rest = text
+    for reader in (read_sort_intents, read_gbp_prices):
+        step, rest = reader(rest)
+        found.merge(step)
+    constraints = Constraints(**{k: v for k, v in found.fields.items() if v is not None})
+    mentioned = {k for k, v in constraints.model_dump().items() if v not in (None, [], "relevance")}
+    words = [w for w in search_text(rest).split() if w not in FREE_TEXT_GENERIC]
+    leftover = " ".join(words)
+    return ParsedQuery(constraints=constraints, text=leftover, informative=bool(words),
+                       refinement=is_refinement(text, rest, found), names_product=bool(words),
+                       cheaper="cheaper" in found.flags, pricier="pricier" in found.flags, mentioned=mentioned)

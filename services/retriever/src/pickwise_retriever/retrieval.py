@@ -1,11 +1,13 @@
 """The retrieval pipeline: parse → merge constraints → BM25 and dense search inside the filtered set →
-fusion → ordering (sort intent, exact RAM/storage the shopper named) → variant grouping."""
+fusion → ordering (sort intent, exact RAM/storage the shopper named) → variant grouping. Every request is
+served from one catalog (``RetrieveRequest.catalog``): its in-memory ``Catalog`` and its Milvus rows."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from pickwise_common import schemas
 from pickwise_common.bm25 import tokenize
+from pickwise_common.catalogs import DEFAULT_CATALOG, UnknownCatalog, catalog_spec
 from pickwise_common.constraints import canonical_filters, milvus_filter, relaxations, satisfies
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, RetrieveResponse
@@ -21,7 +24,7 @@ from pickwise_common.telemetry import stage
 from pickwise_retriever import dense, fusion
 from pickwise_retriever.catalog import Catalog, model_series
 from pickwise_retriever.facets import facet_counts
-from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_query, refine
+from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_free_text, parse_query, refine
 
 SERVICE = "retriever"
 MODEL_MATCH_WEIGHT = 0.2
@@ -37,7 +40,9 @@ class Planned:
 
 
 def plan(request: RetrieveRequest) -> Planned:
-    parsed = parse_query(request.query)
+    # the phone catalog has the full parser; another catalog reads only what makes sense for any goods (price,
+    # sort intents) and searches the rest as free text (decision 0801)
+    parsed = parse_query(request.query) if request.catalog == DEFAULT_CATALOG else parse_free_text(request.query)
     refined = False
     constraints = parsed.constraints
     # a follow-up: a refinement cue ("what about", "cheaper"), or only constraints with no product named
@@ -60,16 +65,44 @@ def _order_key(sort: str, catalog: Catalog, n: int) -> float:
     return 0.0
 
 
+def catalog_expr(catalog: str, expr: str) -> str:
+    """A Milvus filter limited to one catalog's rows (every catalog shares the collection)."""
+    own = f'catalog == "{catalog}"'
+    return f"{own} and ({expr})" if expr else own
+
+
 class Retriever:
-    def __init__(self, catalog: Catalog, embedder: Embedder, milvus: Any, collection: str,
+    def __init__(self, catalogs: Catalog | Mapping[str, Catalog], embedder: Embedder, milvus: Any, collection: str,
                  *, pool_size: int = 400) -> None:
-        self.catalog = catalog
+        self.catalogs: dict[str, Catalog] = {catalogs.name: catalogs} if isinstance(catalogs, Catalog) \
+            else dict(catalogs)
         self.embedder = embedder
         self.milvus = milvus
         self.collection = collection
         self.pool_size = pool_size
 
+    @property
+    def catalog(self) -> Catalog:
+        """The default catalog (empty when it is not loaded)."""
+        return self.catalogs.get(DEFAULT_CATALOG) or Catalog.from_items([], name=DEFAULT_CATALOG)
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        self.catalogs[catalog.name] = catalog
+
+    def catalog_for(self, name: str | None) -> Catalog:
+        """The loaded catalog of that name; an unknown name, or one with no items loaded, is a 404 naming
+        the field ``catalog``."""
+        spec = catalog_spec(name)
+        catalog = self.catalogs.get(spec.name)
+        if catalog is None or not len(catalog):
+            raise UnknownCatalog(f"catalog {spec.name!r} has no items loaded (run `pickwise-pipeline ingest "
+                                 f"--catalog {spec.name}`)",
+                                 fields=[{"field": "catalog", "message": f"catalog {spec.name!r} is not loaded"}])
+        return catalog
+
     async def retrieve(self, request: RetrieveRequest, popularity: PopularityLookup) -> RetrieveResponse:
+        catalog = self.catalog_for(request.catalog)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         with stage(SERVICE, "parse"):
@@ -84,8 +117,7 @@ class Retriever:
         if c.impossible:
             response.timings_ms = timings
             return response
-        catalog = self.catalog
-        mask, tier, search, response.parsed.relaxed = self._relax(c, request.k, request.group_variants)
+        mask, tier, search, response.parsed.relaxed = self._relax(catalog, c, request.k, request.group_variants)
         if not mask.any():
             response.timings_ms = timings
             return response
@@ -93,14 +125,14 @@ class Retriever:
         pool = max(self.pool_size, request.k * 8)
         # dense reads what the constraints did not take, with the brand ("nokia 2.4", "samsung phone"): prices
         # and sizes are filters, not meaning, and the short texts repeat, so the query cache hits often
-        text = " ".join([*c.brands, parsed.text]).strip() or "phone"
+        text = " ".join([*c.brands, parsed.text]).strip() or ("phone" if catalog.name == DEFAULT_CATALOG else "gift")
 
         bm25_scores: dict[str, float] = {}
         dense_scores: dict[str, float] = {}
         if request.mode in ("bm25", "hybrid"):
             t = time.perf_counter()
             with stage(SERVICE, "bm25"):
-                bm25_scores = self._bm25(parsed.text if parsed.informative else "", mask, pool)
+                bm25_scores = self._bm25(catalog, parsed.text if parsed.informative else "", mask, pool)
             timings["bm25"] = _ms(t)
         if request.mode in ("dense", "hybrid"):
             t = time.perf_counter()
@@ -109,7 +141,7 @@ class Retriever:
             timings["embed"] = _ms(t)
             t = time.perf_counter()
             with stage(SERVICE, "dense"):
-                expr = milvus_filter(search, catalog.columns)
+                expr = catalog_expr(catalog.name, milvus_filter(search, catalog.columns))
                 hits = await anyio.to_thread.run_sync(
                     lambda: dense.search(self.milvus, self.collection, vector.tolist(), expr, pool))
             dense_scores = {item_id: score for item_id, score in hits if item_id in catalog.index_of}
@@ -125,14 +157,14 @@ class Retriever:
                 fused = fusion.rrf([_ranked(bm25_scores), _ranked(dense_scores)])
             else:
                 fused = fusion.weighted(bm25_scores, dense_scores, request.alpha)
-            pool_ids = self._pool(parsed, c, mask, fused, pool)
+            pool_ids = self._pool(catalog, parsed, c, mask, fused, pool)
             if request.mode != "dense" and parsed.informative:
-                fused = self._model_match(pool_ids, fused, parsed.text)
-            ordered = self._order(pool_ids, fused, parsed, c, tier)
-            groups = self._group(ordered, mask, request.k, request.group_variants)
+                fused = self._model_match(catalog, pool_ids, fused, parsed.text)
+            ordered = self._order(catalog, pool_ids, fused, parsed, c, tier)
+            groups = self._group(catalog, ordered, mask, request.k, request.group_variants)
         timings["fuse"] = _ms(t)
         t = time.perf_counter()
-        response.facets = facet_counts(catalog.items, ordered)
+        response.facets = facet_counts(catalog.items, ordered, currency=catalog.currency)
         timings["facets"] = _ms(t)
 
         t = time.perf_counter()
@@ -152,18 +184,19 @@ class Retriever:
 
     # ---------------------------------------------------------------- steps
 
-    def _bm25(self, text: str, mask: np.ndarray, limit: int) -> dict[str, float]:
+    def _bm25(self, catalog: Catalog, text: str, mask: np.ndarray, limit: int) -> dict[str, float]:
         tokens = tokenize(text)
         if not tokens:
             return {}
-        scores = self.catalog.bm25.scores(tokens)
+        scores = catalog.bm25.scores(tokens)
         scores = np.where(mask, scores, 0.0)
         positive = np.flatnonzero(scores > 0)
         if positive.size > limit:
             positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
-        return {self.catalog.items[n].item_id: float(scores[n]) for n in positive}
+        return {catalog.items[n].item_id: float(scores[n]) for n in positive}
 
-    def _model_match(self, pool: list[int], fused: dict[str, float], text: str) -> dict[str, float]:
+    def _model_match(self, catalog: Catalog, pool: list[int], fused: dict[str, float],
+                     text: str) -> dict[str, float]:
         """Lexical precision on the model name: the share of an item's model tokens the query names, so
         "hot 10" puts the Hot 10 above the Hot 10 Play that BM25 scores almost the same; and the same
         series ("Note 11S" → the Note phones before the Hot 11S), which shoppers take as the nearer miss."""
@@ -171,37 +204,36 @@ class Retriever:
         series = model_series(text)
         out = dict(fused)
         for n in pool:
-            model = self.catalog.model_tokens[n]
+            model = catalog.model_tokens[n]
             bonus = 0.0
             if model and query & model:
                 bonus += MODEL_MATCH_WEIGHT * len(query & model) / len(model)
-            if series and self.catalog.series[n] == series:
+            if series and catalog.series[n] == series:
                 bonus += SERIES_MATCH_WEIGHT
             if bonus:
-                item_id = self.catalog.items[n].item_id
+                item_id = catalog.items[n].item_id
                 out[item_id] = out.get(item_id, 0.0) + bonus
         return out
 
-    def _pool(self, parsed: ParsedQuery, c: Constraints, mask: np.ndarray, fused: dict[str, float],
-              limit: int) -> list[int]:
+    def _pool(self, catalog: Catalog, parsed: ParsedQuery, c: Constraints, mask: np.ndarray,
+              fused: dict[str, float], limit: int) -> list[int]:
         """The candidates to order: what the searches found; with a query that only states constraints,
         the whole filtered set (so "cheapest …" is the cheapest of all, not of the nearest 400)."""
-        index_of = self.catalog.index_of
+        index_of = catalog.index_of
         found = [index_of[i] for i in fused if i in index_of and mask[index_of[i]]]
         if parsed.informative and found:
             return found
         everything = np.flatnonzero(mask)
         if everything.size > limit * 4 and c.sort != "relevance":
-            key = np.array([_order_key(c.sort, self.catalog, n) for n in everything])
+            key = np.array([_order_key(c.sort, catalog, n) for n in everything])
             everything = everything[np.argsort(key, kind="stable")[:limit * 4]]
         return sorted(set(found) | set(everything.tolist()))
 
-    def _relax(self, c: Constraints, k: int, group_variants: bool
+    def _relax(self, catalog: Catalog, c: Constraints, k: int, group_variants: bool
                ) -> tuple[np.ndarray, np.ndarray, Constraints, list[str]]:
         """The items to search: those meeting ``c``; when they make fewer than ``k`` results, the first step of
         the relaxation ladder that makes ``k`` (or its last step). Returns the mask, each item's tier (the step
         at which it first matched: 0 = strictly), the constraints searched and the fields relaxed."""
-        catalog = self.catalog
         mask = catalog.mask(c)
         tier = np.where(mask, 0, np.iinfo(np.int32).max)
         searched, relaxed = c, []
@@ -213,9 +245,8 @@ class Retriever:
             searched, relaxed = looser, fields
         return mask, tier, searched, relaxed
 
-    def _order(self, pool: list[int], fused: dict[str, float], parsed: ParsedQuery,
+    def _order(self, catalog: Catalog, pool: list[int], fused: dict[str, float], parsed: ParsedQuery,
                c: Constraints, tier: np.ndarray) -> list[int]:
-        catalog = self.catalog
         prefer = parsed.prefer
 
         def key(n: int) -> tuple[float, ...]:
@@ -230,32 +261,35 @@ class Retriever:
 
         return sorted(pool, key=key)
 
-    def _group(self, ordered: list[int], mask: np.ndarray, k: int, group_variants: bool) -> list[tuple[int, list[int]]]:
+    def _group(self, catalog: Catalog, ordered: list[int], mask: np.ndarray, k: int,
+               group_variants: bool) -> list[tuple[int, list[int]]]:
         out: list[tuple[int, list[int]]] = []
         seen: set[str] = set()
         for n in ordered:
             if len(out) >= k:
                 break
-            item = self.catalog.items[n]
+            item = catalog.items[n]
             if not group_variants:
                 out.append((n, []))
                 continue
             if item.group_id in seen:
                 continue
             seen.add(item.group_id)
-            variants = [v for v in self.catalog.groups[item.group_id] if v != n and mask[v]]
+            variants = [v for v in catalog.groups[item.group_id] if v != n and mask[v]]
             out.append((n, variants))
         return out
 
-    async def similar(self, item_id: str, k: int) -> list[tuple[int, float, list[int]]]:
-        """Nearest neighbours of an item by embedding, excluding its own variants (same group)."""
-        catalog = self.catalog
+    async def similar(self, item_id: str, k: int,
+                      catalog_name: str | None = None) -> list[tuple[int, float, list[int]]]:
+        """Nearest neighbours of an item by embedding within its catalog, excluding its own variants (same
+        group)."""
+        catalog = self.catalog_for(catalog_name)
         n = catalog.index_of[item_id]
         group_id = catalog.items[n].group_id
         vector = await anyio.to_thread.run_sync(dense.vector_of, self.milvus, self.collection, item_id)
         if vector is None:
             return []
-        expr = f"group_id != {group_id!r}".replace("'", '"')
+        expr = catalog_expr(catalog.name, f"group_id != {json.dumps(group_id)}")
         hits = await anyio.to_thread.run_sync(
             lambda: dense.search(self.milvus, self.collection, vector, expr, k * 4))
         out: list[tuple[int, float, list[int]]] = []

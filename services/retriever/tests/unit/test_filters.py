@@ -55,7 +55,7 @@ def test_milvus_expression_names_every_constraint(catalog: Catalog) -> None:
                                      feature_phone=False, colors=["blue"]), catalog.columns)
     assert 'brand in ["Samsung"]' in expr
     assert 'brand not in ["Apple"]' in expr
-    assert "price_inr >= 1000.0" in expr and "(price_inr >= 0 and price_inr <= 15000.0)" in expr
+    assert "price >= 1000.0" in expr and "(price >= 0 and price <= 15000.0)" in expr
     assert "ram_gb >= 4.0" in expr and "rating >= 4.199999809265137" in expr
     assert 'price_band in ["budget"]' in expr and "feature_phone == false" in expr
     assert 'color in ["ocean blue"]' in expr
