@@ -178,18 +178,24 @@ async def prepare_infra(cfg: InfraConfig) -> None:
         await conn.close()
 
 
+# the catalogs `pickwise run` loads, in order: flipkart first (an ingest that rebuilds the shared Milvus collection
+# for a new schema drops the other catalogs' rows, which their own ingest then re-loads)
+STACK_CATALOGS = ("flipkart", "retail")
+
+
 def load_catalog(config: StackConfig, env: dict[str, str]) -> None:
-    """Run the pipeline's ingest (idempotent; it skips work when the catalog is unchanged)."""
+    """Run the pipeline's ingest for each catalog (idempotent; it skips a catalog whose file is unchanged)."""
     if importlib.util.find_spec("pickwise_pipeline") is None:
         raise StartupError("pickwise-pipeline is not installed: run `make install`")
     log_path = config.data_dir / "logs" / "ingest.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as out:
-        result = subprocess.run([sys.executable, "-m", "pickwise_pipeline", "ingest", "--if-changed"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
-        raise StartupError(f"catalog ingest failed ({result.returncode}):\n{tail}")
+    for catalog in STACK_CATALOGS:
+        with log_path.open("ab") as out:
+            result = subprocess.run([sys.executable, "-m", "pickwise_pipeline", "ingest", "--catalog", catalog,
+                                     "--if-changed"], env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+        if result.returncode != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+            raise StartupError(f"catalog ingest of {catalog} failed ({result.returncode}):\n{tail}")
 
 
 def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
