@@ -19,7 +19,7 @@ REPORTS ?= .pickwise/reports
 # where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
 
-.PHONY: install install-test run infra test test-unit eval bench bench-click report lint fmt clean distclean manifests
+.PHONY: install install-test run infra test test-unit eval bench bench-open-loop profile bench-click report lint fmt clean distclean manifests
 
 install: $(RUNTIME_STAMP) ## the runtime only: what run, eval, bench and report need
 
@@ -49,8 +49,19 @@ eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybr
 	$(BIN)/pickwise-pipeline evaluate --queries $(QUERIES) --target $(TARGET) --modes $(MODE) \
 		--out $(REPORTS)/eval-$(TARGET).json
 
-bench: install ## load test of the running stack on 127.0.0.1 [BENCH_ARGS="--concurrency 1,10"]; JSON in $(REPORTS)/bench.json
-	$(BIN)/pickwise-pipeline bench --out $(REPORTS)/bench.json $(BENCH_ARGS)
+# make bench: distinct shopper queries (caches cold) unless MODE=cache-hit; QUERIES=<file> only when given here
+BENCH_QUERIES = $(if $(filter command line environment,$(origin QUERIES)),--queries $(QUERIES),)
+BENCH_MODE = $(if $(filter distinct cache-hit,$(MODE)),--mode $(MODE),)
+bench: install ## load test of the running stack, distinct queries [MODE=cache-hit] [QUERIES=file] [BENCH_ARGS=...]; JSON in $(REPORTS)/bench.json
+	$(BIN)/pickwise-pipeline bench --out $(REPORTS)/bench.json $(BENCH_MODE) $(BENCH_QUERIES) $(BENCH_ARGS)
+
+bench-open-loop: install ## fixed arrival rate (40 req/s for 60 s), distinct queries; JSON in $(REPORTS)/bench-open-loop.json
+	$(BIN)/python -m pickwise_pipeline.bench_open_loop --out $(REPORTS)/bench-open-loop.json $(BENCH_QUERIES) $(BENCH_ARGS)
+
+PROFILE_S ?= 30
+profile: install-test ## py-spy flame graphs of each service under make bench (search, c=10): docs/img/flame-<service>.svg
+	$(BIN)/pickwise-pipeline bench --out $(REPORTS)/bench-profile.json --endpoints search --concurrency 10 \
+		--requests 5000 --max-seconds $(PROFILE_S) --profile-s $(PROFILE_S) $(BENCH_QUERIES) $(BENCH_ARGS)
 
 bench-click: install ## click -> visible delay over the running stack; JSON in $(REPORTS)/bench-click.json
 	$(BIN)/pickwise-pipeline bench-click --out $(REPORTS)/bench-click.json $(BENCH_ARGS)

@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "report",
     "replay_dlq",
     "noisy_queries",
+    "shopper_queries",
 ]
 
 

@@ -29,11 +29,18 @@ def test_summary_counts_errors_and_stages() -> None:
 
 
 def test_targets_are_checked_against_measured_rows() -> None:
-    rows = [{"endpoint": "search", "concurrency": 10, "p50_ms": 40.0, "p99_ms": 250.0, "throughput_rps": 80.0}]
+    rows = [{"endpoint": "search", "concurrency": 10, "p50_ms": 40.0, "p99_ms": 260.0, "throughput_rps": 80.0,
+             "cpu_ms_per_request": {"gateway": 5.0, "stack total": 18.5}}]
     checks = check_targets(rows)
-    assert checks["search@c10.p50_ms"]["met"] is True
     assert checks["search@c10.p99_ms"]["met"] is False
     assert checks["search@c10.throughput_rps_min"]["met"] is True
+    assert checks["search@c10.cpu_ms_per_request_stack_max"] == {"target": 20.0, "measured": 18.5, "met": True}
+
+
+def test_a_cache_hit_row_is_not_checked_against_the_targets() -> None:
+    rows = [{"endpoint": "search", "concurrency": 10, "caches": "cache-hit (20 queries cycled)", "p99_ms": 20.0,
+             "throughput_rps": 300.0}]
+    assert check_targets(rows) == {}
 
 
 def test_a_cell_sends_exactly_the_requested_number() -> None:
@@ -51,3 +58,21 @@ def test_a_cell_sends_exactly_the_requested_number() -> None:
     assert cell.statuses == {"200": 10}
     assert cell.degraded == {"llm_offline": 10}
     assert len(cell.stages["total"]) == 10
+
+
+def test_a_query_stream_is_used_once_and_ends_the_cell_when_spent() -> None:
+    seen: list[str] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["q"])
+        return httpx.Response(200, json={"request_id": "r", "query": "q", "items": [], "parsed": {},
+                                         "timings_ms": {"total": 5.0}, "variant": "A"})
+
+    async def go() -> Cell:
+        async with AsyncClient("http://gw", transport=httpx.MockTransport(gateway)) as client:
+            return await run_cell(client, "search", 3, iter([f"q{i}" for i in range(7)]), requests=10,
+                                  max_seconds=5)
+
+    cell = asyncio.run(go())
+    assert cell.requests == 7
+    assert sorted(seen) == [f"q{i}" for i in range(7)]
