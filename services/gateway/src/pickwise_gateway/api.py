@@ -114,11 +114,13 @@ async def item(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep) ->
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse, tags=["catalog"],
-            summary="Items similar to one item",
+            summary="Items similar to one item: CF neighbours where it has purchase history, content otherwise",
             responses={**ERRORS, **NOT_FOUND})
 async def similar(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep,
                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
-    return await _proxy(retriever, f"/v1/items/{item_id}/similar", {"k": k, "catalog": catalog})
+    """`source` says which answered: `cf` (neighbours by the ALS factors of the catalog's CF model, decision
+    0813) or `content` (by embedding: the item has no history, or the catalog no CF model)."""
+    return await _proxy(retriever, f"/v1/cf/items/{item_id}/similar", {"k": k, "catalog": catalog})
 
 
 @router.get("/popular", response_model=PopularResponse, tags=["catalog"], summary="Most popular items",

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from pickwise_common import resources
 from pickwise_common.app import service_app
 from pickwise_common.kafka import ALL_TOPICS
-from pickwise_gateway import api, events_api, feed, web
+from pickwise_gateway import api, events_api, users_api, web
 from pickwise_gateway.auth import PublicApiMiddleware
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.known_items import KnownItems
@@ -71,7 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies)
     app.include_router(api.router)
     app.include_router(events_api.router)
-    app.include_router(feed.router)
+    app.include_router(users_api.router)
     web.mount(app)
     app.openapi = lambda: _openapi_with_api_key(app)  # type: ignore[method-assign]
     return app

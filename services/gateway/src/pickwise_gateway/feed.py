@@ -1,6 +1,7 @@
-"""The personal feed, ``GET /v1/users/{user_id}/recommendations``: items similar to the user's recent
-clicks (newest weigh most) nudged by their brand affinities, minus what they already bought, filled with
-recency-weighted popularity in their preferred brands; a user with no history gets global popularity."""
+"""The content feed of ``GET /v1/users/{user_id}/recommendations`` (route in users_api) for a catalog without
+a CF model: items similar to the user's recent clicks (newest weigh most) nudged by their brand affinities,
+minus what they already bought or dismissed, filled with recency-weighted popularity in their preferred
+brands; a user with no history gets global popularity."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Query
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -20,14 +20,11 @@ from pickwise_common.errors import DependencyUnavailable, NotFound
 from pickwise_common.features import UserFeatures
 from pickwise_common.http import DownstreamError, ServiceClient
 from pickwise_common.public_api import FeedItem, FeedResponse
-from pickwise_common.schemas import Candidate, Constraints, ErrorBody, Item, Open
+from pickwise_common.schemas import Candidate, Constraints, Item, Open
 from pickwise_common.telemetry import stage
 from pickwise_gateway import popularity
-from pickwise_gateway.deps import CatalogDep, ClientsDep, RedisDep
 
 log = logging.getLogger("pickwise.gateway.feed")
-
-router = APIRouter(prefix="/v1", tags=["feed"])
 
 SEED_CLICKS = 5            # recent clicks whose neighbours feed the list
 SEED_DECAY = 0.6           # weight of the i-th most recent click: SEED_DECAY ** i
@@ -37,8 +34,6 @@ SESSION_TIMEOUT_MS = 200
 RETRIEVER_TIMEOUT_MS = 500
 RETRIEVER_MAX_K = 100     # the retriever's list endpoints answer at most this many
 FEED_DEGRADED = Counter("pickwise_gateway_feed_degraded_total", "Feeds served degraded, by reason", ["reason"])
-
-UserId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 
 
 class CandidateList(Open):
@@ -190,25 +185,17 @@ class _Feed:
         return chosen
 
 
-@router.get("/users/{user_id}/recommendations", response_model=FeedResponse, summary="A user's personal feed",
-            responses={401: {"model": ErrorBody, "description": "missing or invalid X-API-Key"},
-                       403: {"model": ErrorBody, "description": "the API key may not use this `catalog`"},
-                       404: {"model": ErrorBody, "description": "unknown `catalog`"},
-                       422: {"model": ErrorBody, "description": "invalid user id, catalog or k"},
-                       429: {"model": ErrorBody, "description": "rate limit of this API key or shopper exceeded "
-                                                               "(see Retry-After)"},
-                       503: {"model": ErrorBody, "description": "overloaded (admission queue full; see "
-                                                               "Retry-After)"}})
-async def user_feed(user_id: UserId, redis: RedisDep, clients: ClientsDep, catalog: CatalogDep,
-                    k: Annotated[int, Query(ge=1, le=50)] = 10) -> FeedResponse:
-    """Reflects the user's clicks within about a second of `POST /v1/events/click`; one catalog's history,
-    items and popularity (default: the API key's catalog when it is limited to one, else flipkart)."""
+async def content_feed(user_id: str, redis: Any | None, clients: dict[str, ServiceClient], catalog: str, k: int,
+                       exclude: Iterable[str] = ()) -> FeedResponse:
+    """The content feed of a catalog without a CF model (users_api serves the route): reflects the user's
+    clicks within about a second of `POST /v1/events/click`; one catalog's history, items and popularity;
+    nothing in ``exclude`` (the user's dismissed items)."""
     feed = _Feed(redis, clients, user_id, k, catalog)
     features, bought = await feed.user()
     seeds = [i for i in dict.fromkeys(features.recent_clicks) if i not in bought][:SEED_CLICKS]
     brands = [b for b, _ in brand_affinities(features)][:PREFERRED_BRANDS]
     cold = not seeds and not brands
-    exclude = set(bought) | set(seeds)
+    exclude = set(bought) | set(seeds) | set(exclude)
     items: list[FeedItem] = []
     if seeds:
         items = blend_similar(await feed.similar(seeds), features, exclude)[:k]

@@ -1,5 +1,5 @@
-"""The feed route against scripted downstreams (no network): which calls it makes for a known user, what a
-cold user gets, and degradation when the session service is down."""
+"""The content feed (a catalog without a CF model) against scripted downstreams (no network): which calls it
+makes for a known user, what a cold user gets, and degradation when the session service is down."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def _feed_client(fakes) -> httpx.AsyncClient:
 def _retriever(fakes, similar: dict[str, list[str]], popular: list[str]):
     def handle(request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if path == "/v1/cf/recommend":  # no CF model for the catalog: the content feed answers
+            return httpx.Response(200, json={"catalog": "flipkart", "user_id": "u", "model_version": None,
+                                             "cold_start": True, "items": []})
         if path == "/v1/popular":
             return httpx.Response(200, json={"source": "all", "candidates": [
                 {"item": fakes.item(i), "fused_score": 1.0} for i in popular]})
