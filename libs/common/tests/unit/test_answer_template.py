@@ -2,7 +2,7 @@
 
 import pytest
 
-from pickwise_common.answer_template import inr, template_answer
+from pickwise_common.answer_template import inr, money, template_answer
 from pickwise_common.schemas import Constraints, Item
 
 pytestmark = pytest.mark.unit
@@ -36,3 +36,22 @@ def test_template_cites_only_given_items_and_states_constraints() -> None:
 def test_template_without_items_says_nothing_matched() -> None:
     summary, picks = template_answer("unicorn phone", [], Constraints(price_max_inr=100))
     assert picks == [] and "No products" in summary
+
+
+def retail_item(item_id: str, price: float) -> Item:
+    return Item(item_id=item_id, catalog="retail", title=f"HEART T-LIGHT HOLDER {item_id}", price=price,
+                currency="GBP", category="holder")
+
+
+@pytest.mark.parametrize(("amount", "currency", "text"), [(2.55, "GBP", "£2.55"), (1234.5, "GBP", "£1,234.50"),
+                                                           (18999, "INR", "₹18,999"), (3.0, "SEK", "3.00 SEK")])
+def test_money_writes_the_catalog_currency(amount: float, currency: str, text: str) -> None:
+    assert money(amount, currency) == text
+
+
+def test_template_states_gbp_prices_of_a_gbp_catalog() -> None:
+    summary, picks = template_answer("heart holder", [retail_item("or-85123A", 2.55), retail_item("or-22423", 12.75)],
+                                     Constraints(price_max_inr=15), "GBP")
+    assert "at £2.55" in summary and "from £2.55 to £12.75" in summary and "under £15.00" in summary
+    assert "₹" not in summary
+    assert picks[0].why.startswith("£2.55")

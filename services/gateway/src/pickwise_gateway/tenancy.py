@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pickwise_common.api_keys import ALL_CATALOGS
-from pickwise_common.catalogs import DEFAULT_CATALOG, catalog_of_item, catalog_spec
+from pickwise_common.catalogs import DEFAULT_CATALOG, UnknownCatalog, catalog_of_item, catalog_spec
 from pickwise_common.errors import Forbidden
 
 CATALOG_PATTERN = r"^[a-z][a-z0-9_]*$"  # as pickwise_common.catalogs.CatalogName
@@ -46,7 +46,10 @@ class CatalogScope:
     def resolve(self, requested: str | None, *, field: str = "catalog") -> str:
         """The catalog to serve: ``requested`` or the default; 404 when unknown, 403 when not allowed."""
         name = requested or self.default()
-        spec = catalog_spec(name)
+        try:
+            spec = catalog_spec(name)
+        except UnknownCatalog as exc:
+            raise UnknownCatalog(exc.message, fields=[{**f, "field": field} for f in exc.fields]) from exc
         if not self.allows(spec.name):
             who = f"API key {self.key_id!r}" if self.key_id else "this API key"
             raise Forbidden(f"{who} may not use catalog {spec.name!r}",

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pickwise_common.schemas import Constraints, Turn
+from pickwise_common.schemas import Constraints, GenerateRequest, Item, Turn
 from pickwise_generator.answer import InvalidOutput, parse_answer
-from pickwise_generator.generation import SummaryExtractor
+from pickwise_generator.generation import Generator, SummaryExtractor
 from pickwise_generator.prompt import SYSTEM_PROMPT, build_messages
 
 pytestmark = pytest.mark.unit
@@ -57,3 +57,25 @@ def test_summary_extractor_waits_for_the_summary_key():
     assert extractor.feed('{"picks": [], "sum') == ""
     assert extractor.feed('mary": "hi') == "hi"
     assert extractor.feed('!"}') == "!"
+
+
+def test_prompt_of_a_gbp_catalog_quotes_pounds():
+    item = Item(item_id="or-85123A", catalog="retail", title="WHITE HANGING HEART T-LIGHT HOLDER", price=2.55,
+                currency="GBP", category="holder")
+    messages = build_messages("heart holder", [item], None, [], "retail")
+    payload = json.loads(messages[1]["content"])
+    assert "GBP" in messages[0]["content"] and "£" in messages[0]["content"]
+    assert payload["items"][0] | {"title": ""} == {"item_id": "or-85123A", "title": "", "price": 2.55,
+                                                   "currency": "GBP", "price_text": "£2.55", "category": "holder"}
+
+
+def test_prompt_of_the_inr_catalog_keeps_price_inr(make_item):
+    payload = json.loads(build_messages("phone", [make_item("a", price=12_999)], None, [])[1]["content"])
+    assert payload["items"][0]["price_inr"] == 12_999 and payload["items"][0]["price_text"] == "₹12,999"
+    assert "currency" not in payload["items"][0]
+
+
+async def test_template_answer_of_a_gbp_catalog_uses_pounds():
+    item = Item(item_id="or-85123A", catalog="retail", title="HEART HOLDER", price=2.55, currency="GBP")
+    answer = await Generator([]).generate(GenerateRequest(query="heart", catalog="retail", items=[item]))
+    assert "£2.55" in answer.summary and "₹" not in answer.summary

@@ -71,6 +71,17 @@ def test_a_click_lifts_the_clicked_item_for_that_user_only(redis_url, rds, tmp_p
     assert other.json()["items"][0]["boost"] is None
 
 
+def test_a_click_counts_only_in_its_catalog(redis_url, rds, tmp_path, make_candidate, user_id):
+    tag = uuid.uuid4().hex[:6]
+    cands = [make_candidate(f"or-{tag}-a", fused=0.9), make_candidate(f"or-{tag}-b", fused=0.8)]
+    rds.lpush(rkeys.user_clicks_key(user_id, "retail"), f"or-{tag}-b")
+    with TestClient(create_app(settings(redis_url, tmp_path))) as client:
+        retail = client.post("/v1/rerank", json=payload(cands, user_id=user_id, catalog="retail", k=2))
+        flipkart = client.post("/v1/rerank", json=payload(cands, user_id=user_id, k=2))
+    assert ids(retail) == [f"or-{tag}-b", f"or-{tag}-a"]
+    assert ids(flipkart) == [f"or-{tag}-a", f"or-{tag}-b"]
+
+
 def test_a_click_on_another_colour_of_the_model_counts(redis_url, rds, tmp_path, make_candidate, user_id,
                                                       no_blocking_io):
     tag = uuid.uuid4().hex[:6]

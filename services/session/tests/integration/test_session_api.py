@@ -86,6 +86,35 @@ async def test_user_events_newest_first_filtered_by_type(session_api) -> None:
     assert [e["item_id"] for e in everything] == ["item-2", "item-1"]
 
 
+async def test_user_events_and_features_of_one_catalog(session_api) -> None:
+    client, app = session_api
+    user = f"u-{uuid.uuid4().hex[:12]}"
+    for minute, (catalog, item) in enumerate([("flipkart", "fm-1"), ("retail", "or-85123A"), ("retail", "or-22423")]):
+        await app.state.postgres.execute(
+            "INSERT INTO events (event_id, type, user_id, item_id, catalog, quantity, ts) "
+            "VALUES ($1, 'purchase', $2, $3, $4, 6, $5)",
+            uuid.uuid4(), user, item, catalog, datetime(2026, 1, 1, 0, minute, tzinfo=UTC))
+    await app.state.redis.rpush(keys.user_clicks_key(user, "retail"), "or-85123A")
+
+    retail = (await client.get(f"/v1/users/{user}/events", params={"catalog": "retail", "type": "purchase"})).json()
+    every = (await client.get(f"/v1/users/{user}/events")).json()
+    features = (await client.get(f"/v1/users/{user}/features", params={"catalog": "retail"})).json()
+    default_features = (await client.get(f"/v1/users/{user}/features")).json()
+
+    assert [(e["item_id"], e["catalog"], e["quantity"]) for e in retail["events"]] == [
+        ("or-22423", "retail", 6), ("or-85123A", "retail", 6)]
+    assert len(every["events"]) == 3
+    assert features["recent_clicks"] == ["or-85123A"] and default_features["recent_clicks"] == []
+
+
+async def test_unknown_catalog_is_404_naming_it(session_api) -> None:
+    client, _ = session_api
+    for path in ("/v1/users/u1/events", "/v1/users/u1/features"):
+        response = await client.get(path, params={"catalog": "books"})
+        assert response.status_code == 404
+        assert response.json()["error"]["fields"][0]["field"] == "catalog"
+
+
 async def test_bad_limit_and_type_name_the_field(session_api) -> None:
     client, _ = session_api
     response = await client.get("/v1/users/u1/events", params={"limit": 0, "type": "hover"})
