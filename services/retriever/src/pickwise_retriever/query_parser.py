@@ -610,7 +610,8 @@ def merge_filters(parsed: Constraints, filters: Constraints | None) -> Constrain
 
 # ---------------------------------------------------------------- another catalog's free text
 
-_GBP_AMOUNT = r"(?:£\s*|gbp\s*)?(\d+(?:\.\d+)?)\s*(p\b|pence\b|pounds?\b|quid\b|gbp\b)?"
+# an amount in pounds; a number glued to anything but a unit ('15k', '3d', '2.5l') is not one
+_GBP_AMOUNT = r"(?:£\s*|gbp\s*)?(\d+(?:\.\d+)?)(?:\s*(p|pence|pounds?|quid|gbp)\b|(?![\w.]))"
 _GBP_CUE = re.compile(r"£|gbp|pounds?|quid|pence|\d\s*p\b")
 # words that say nothing about the goods once a price is taken out (a gift shop's "show me something…")
 FREE_TEXT_GENERIC = frozenset(
