@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "bench",
     "train_ranker",
     "bench_click",
+    "bench_cf_feed",
     "report",
     "replay_dlq",
     "noisy_queries",
