@@ -75,7 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         app.state.readiness.add("catalog", catalog_check, required=False)
         # CF models: optional (a catalog without one serves its content feed); a newer version is picked up
-        cf_models = app.state.cf_models = cf_serving.CfModels(settings.models_dir, CATALOGS)
+        cf_models = app.state.cf_models = cf_serving.CfModels(settings.cf_models_dir or settings.models_dir, CATALOGS)
         await cf_serving.refresh_now(cf_models)
 
         async def cf_check() -> dict[str, object]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from pickwise_common.settings import (
@@ -29,7 +31,9 @@ class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, Milvus
     # cores extra threads spin and wait (p99 measured in docs/scaling.md)
     catalog_refresh_s: float = Field(default=30.0, gt=0, description="how often to look for a new ingest")
     embedding_threads: int = Field(default=1, ge=1, le=64)
-    # CF models (decision 0813): <models_dir>/cf/<catalog>/cf-v<stamp>/ (ModelSettings), polled for a newer one
+    # CF models (decision 0813): <cf_models_dir or models_dir>/cf/<catalog>/cf-v<stamp>/, polled for a newer one;
+    # cf_models_dir lets a test stack serve its own CF models beside the shared models_dir (ONNX export)
+    cf_models_dir: Path | None = None
     cf_poll_s: float = Field(default=3.0, gt=0, le=60, description="how often to look for a newer CF model")
     cf_click_weight: float = Field(default=0.3, ge=0, le=10,
                                    description="weight of the recent clicks' CF neighbours in the feed")

@@ -44,8 +44,10 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     data_dir: Path = tmp_path_factory.mktemp("pickwise-stack")
     config = StackConfig.on_free_ports(data_dir, load_catalog=True)
     config.infra = infra.config
+    # the retriever serves the CF models a test saves under <stack data>/models (tests/e2e/test_cf_feed.py),
+    # not the developer's trained ones
     config.extra_env = {"PICKWISE_API_KEYS": DEFAULT_API_KEY, "PICKWISE_ADMIN_KEY": ADMIN_KEY,
-                        "PICKWISE_LOG_LEVEL": "INFO"}
+                        "PICKWISE_LOG_LEVEL": "INFO", "PICKWISE_CF_MODELS_DIR": str(data_dir / "models")}
     started = start_stack(config, infra=infra)
     try:
         yield started
