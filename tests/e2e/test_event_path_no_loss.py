@@ -29,6 +29,7 @@ from pickwise_common.launcher.infra import (
     postgres_ready,
     restart_broker,
     start_broker,
+    start_broker_gate,
     start_postgres,
     start_redis,
 )
@@ -52,6 +53,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     infra = Infra(cfg)
     stack: Stack | None = None
     try:
+        infra.processes["broker-gate"] = start_broker_gate(cfg, logs)
         infra.processes["broker"] = start_broker(cfg, logs)
         infra.processes["redis"] = start_redis(cfg, logs)
         infra.processes["postgres"] = start_postgres(cfg, logs)

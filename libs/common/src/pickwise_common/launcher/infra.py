@@ -9,10 +9,21 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pickwise_common.launcher.processes import ManagedProcess, Supervisor, port_open, wait_until
+from pickwise_common.kafka import ALL_TOPICS
+from pickwise_common.launcher.broker_gate import write_origin
+from pickwise_common.launcher.processes import (
+    ManagedProcess,
+    StartupError,
+    Supervisor,
+    free_port,
+    port_open,
+    wait_until,
+)
+from pickwise_common.settings import KafkaSettings
 
 HOST = "127.0.0.1"
 
@@ -67,7 +78,7 @@ class Infra:
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.hold()
-        for name in ("milvus", "postgres", "redis", "broker"):
+        for name in ("milvus", "postgres", "redis", "broker", "broker-gate"):
             proc = self.processes.pop(name, None)
             if proc is not None:
                 proc.stop()
@@ -96,12 +107,62 @@ def redis_binary() -> Path:
         return Path(found)
 
 
-def start_broker(cfg: InfraConfig, logs: Path) -> ManagedProcess:
-    url = f"tcp://{cfg.host}:{cfg.broker_port}"
-    proc = ManagedProcess("broker", [str(broker_binary()), "broker", "--listener-url", url,
-                                     "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-                          logs / "broker.log", env=_base_env()).start()
-    return proc
+class EmbeddedBroker(ManagedProcess):
+    """tansu on a private port of its own, behind the gate on the broker port (decision 0773).
+
+    Every start picks a fresh private port, waits for it, creates the topics there (with tansu's own CLI,
+    which talks to that instance directly), and only then points the gate at it: no client can reach an
+    instance whose topics are missing, so a produce retried across a restart lands in a real topic."""
+
+    def __init__(self, cfg: InfraConfig, logs: Path, *, topics: Sequence[str], partitions: int,
+                 ready_timeout_s: float = 30.0) -> None:
+        super().__init__("broker", [], logs / "broker.log", env=_base_env())
+        self.cfg = cfg
+        self.topics = tuple(topics)
+        self.partitions = partitions
+        self.ready_timeout_s = ready_timeout_s
+        self.private_port = 0
+
+    def start(self) -> EmbeddedBroker:
+        cfg = self.cfg
+        self.private_port = free_port(cfg.host)
+        self.argv = [str(broker_binary()), "broker", "--listener-url", f"tcp://{cfg.host}:{self.private_port}",
+                     "--advertised-listener-url", f"tcp://{cfg.host}:{cfg.broker_port}",
+                     "--storage-engine", "memory://tansu/"]
+        super().start()
+        try:
+            wait_until(lambda: port_open(cfg.host, self.private_port), timeout_s=self.ready_timeout_s,
+                       what="broker", process=self)
+            for topic in self.topics:
+                create_topic(cfg.host, self.private_port, topic, self.partitions)
+        except BaseException:
+            self.reap_group()  # the supervisor sees it exit and tries again; the gate still names no instance
+            raise
+        write_origin(origin_file(cfg), cfg.host, self.private_port)
+        return self
+
+
+def create_topic(host: str, port: int, topic: str, partitions: int) -> None:
+    result = subprocess.run([str(broker_binary()), "topic", "create", "--broker", f"tcp://{host}:{port}",
+                             "--partitions", str(partitions), topic],
+                            capture_output=True, text=True, timeout=30, env=_base_env(), check=False)
+    if result.returncode != 0:
+        raise StartupError(f"creating topic {topic} on the broker failed: {result.stdout}{result.stderr}")
+
+
+def origin_file(cfg: InfraConfig) -> Path:
+    return cfg.data_dir / "broker.origin"
+
+
+def start_broker(cfg: InfraConfig, logs: Path) -> EmbeddedBroker:
+    kafka = KafkaSettings(kafka_bootstrap=cfg.kafka_bootstrap)
+    return EmbeddedBroker(cfg, logs, topics=ALL_TOPICS, partitions=kafka.kafka_topic_partitions).start()
+
+
+def start_broker_gate(cfg: InfraConfig, logs: Path) -> ManagedProcess:
+    return ManagedProcess("broker-gate", [sys.executable, "-m", "pickwise_common.launcher.broker_gate",
+                                          "--listen", cfg.kafka_bootstrap, "--origin-file", str(origin_file(cfg))],
+                          logs / "broker-gate.log", env=_base_env()).start()
 
 
 def start_redis(cfg: InfraConfig, logs: Path) -> ManagedProcess:
@@ -207,6 +268,8 @@ def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0) -> Infra:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     infra = Infra(cfg)
     try:
+        origin_file(cfg).unlink(missing_ok=True)
+        infra.processes["broker-gate"] = start_broker_gate(cfg, logs)
         infra.processes["broker"] = start_broker(cfg, logs)
         infra.processes["redis"] = start_redis(cfg, logs)
         infra.processes["postgres"] = start_postgres(cfg, logs)
@@ -227,7 +290,8 @@ def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0) -> Infra:
 
 
 def restart_broker(infra: Infra, *, timeout_s: float = 30.0) -> ManagedProcess:
-    """Stop and start the broker on the same port (the embedded broker comes back empty)."""
+    """Stop and start the broker behind the same address (the embedded broker comes back empty, with its
+    topics created before any client can reach it)."""
     old = infra.processes.pop("broker", None)
     if old is not None:
         old.stop()
