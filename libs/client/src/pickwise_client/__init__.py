@@ -22,10 +22,20 @@ from pickwise_common.public_api import (
     ResultItem,
     SimilarResponse,
 )
-from pickwise_common.schemas import Candidate, ClickIn, Constraints, ErrorField, EventAccepted, EventIn, Item
+from pickwise_common.schemas import (
+    BoughtTogetherResponse,
+    Candidate,
+    ClickIn,
+    Constraints,
+    ErrorField,
+    EventAccepted,
+    EventIn,
+    Item,
+)
 
 __all__ = [
-    "AsyncClient", "BatchResult", "Candidate", "ClickIn", "Client", "Constraints", "ErrorField", "EventAccepted",
+    "AsyncClient", "BatchResult", "BoughtTogetherResponse",
+    "Candidate", "ClickIn", "Client", "Constraints", "ErrorField", "EventAccepted",
     "EventIn", "EventResult", "FeedItem", "FeedResponse", "InvalidRequest", "Item", "NotFound", "PickwiseAPIError",
     "PopularResponse", "RateLimited", "RecommendationRequest", "RecommendationResponse", "ResultItem",
     "ServerError", "ServiceUnavailable", "SimilarResponse", "Unauthorized", "UnexpectedResponse",

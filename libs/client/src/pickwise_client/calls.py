@@ -20,7 +20,7 @@ from pickwise_common.public_api import (
     RecommendationResponse,
     SimilarResponse,
 )
-from pickwise_common.schemas import ClickIn, EventAccepted, EventIn, Item
+from pickwise_common.schemas import BoughtTogetherResponse, ClickIn, EventAccepted, EventIn, Item
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,9 +42,10 @@ def _params(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def search(q: str, *, k: int = 10, user_id: str | None = None,
-           session_id: str | None = None) -> Call[RecommendationResponse]:
-    return Call("GET", "/v1/search", RecommendationResponse, _params(q=q, k=k, user_id=user_id, session_id=session_id))
+def search(q: str, *, k: int = 10, user_id: str | None = None, session_id: str | None = None,
+           catalog: str | None = None) -> Call[RecommendationResponse]:
+    return Call("GET", "/v1/search", RecommendationResponse,
+                _params(q=q, k=k, user_id=user_id, session_id=session_id, catalog=catalog))
 
 
 def recommendations(request: RecommendationRequest | Mapping[str, Any]) -> Call[RecommendationResponse]:
@@ -54,20 +55,26 @@ def recommendations(request: RecommendationRequest | Mapping[str, Any]) -> Call[
     return Call("POST", "/v1/recommendations", RecommendationResponse, json=body)
 
 
-def item(item_id: str) -> Call[Item]:
-    return Call("GET", f"/v1/items/{_segment(item_id)}", Item)
+def item(item_id: str, *, catalog: str | None = None) -> Call[Item]:
+    return Call("GET", f"/v1/items/{_segment(item_id)}", Item, _params(catalog=catalog))
 
 
-def similar(item_id: str, *, k: int = 10) -> Call[SimilarResponse]:
-    return Call("GET", f"/v1/items/{_segment(item_id)}/similar", SimilarResponse, {"k": k})
+def similar(item_id: str, *, k: int = 10, catalog: str | None = None) -> Call[SimilarResponse]:
+    return Call("GET", f"/v1/items/{_segment(item_id)}/similar", SimilarResponse, _params(k=k, catalog=catalog))
 
 
-def popular(*, k: int = 10) -> Call[PopularResponse]:
-    return Call("GET", "/v1/popular", PopularResponse, {"k": k})
+def bought_together(item_id: str, *, k: int = 10, catalog: str | None = None) -> Call[BoughtTogetherResponse]:
+    return Call("GET", f"/v1/items/{_segment(item_id)}/bought-together", BoughtTogetherResponse,
+                _params(k=k, catalog=catalog))
 
 
-def feed(user_id: str, *, k: int = 10) -> Call[FeedResponse]:
-    return Call("GET", f"/v1/users/{_segment(user_id)}/recommendations", FeedResponse, {"k": k})
+def popular(*, k: int = 10, catalog: str | None = None) -> Call[PopularResponse]:
+    return Call("GET", "/v1/popular", PopularResponse, _params(k=k, catalog=catalog))
+
+
+def feed(user_id: str, *, k: int = 10, catalog: str | None = None, explain: bool | None = None) -> Call[FeedResponse]:
+    return Call("GET", f"/v1/users/{_segment(user_id)}/recommendations", FeedResponse,
+                _params(k=k, catalog=catalog, explain=None if explain is None else str(explain).lower()))
 
 
 def _event_json(event: BaseModel | Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pickwise_common.public_api import (
     RecommendationResponse,
     SimilarResponse,
 )
-from pickwise_common.schemas import ClickIn, Constraints, EventAccepted, EventIn, Item
+from pickwise_common.schemas import BoughtTogetherResponse, ClickIn, Constraints, EventAccepted, EventIn, Item
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_S = 10.0
@@ -67,28 +67,33 @@ class Client:
         response = self.http.request(call.method, call.path, params=call.params or None, json=call.json)
         return calls.decode(response, call.model)
 
-    def search(self, q: str, *, k: int = 10, user_id: str | None = None,
-               session_id: str | None = None) -> RecommendationResponse:
-        return self._send(calls.search(q, k=k, user_id=user_id, session_id=session_id))
+    def search(self, q: str, *, k: int = 10, user_id: str | None = None, session_id: str | None = None,
+               catalog: str | None = None) -> RecommendationResponse:
+        return self._send(calls.search(q, k=k, user_id=user_id, session_id=session_id, catalog=catalog))
 
     def recommendations(self, query: str | RecommendationRequest, *, k: int | None = None,
                         user_id: str | None = None, session_id: str | None = None,
                         filters: Constraints | Mapping[str, Any] | None = None, generate: bool | None = None,
-                        explain: bool | None = None) -> RecommendationResponse:
+                        explain: bool | None = None, catalog: str | None = None) -> RecommendationResponse:
         return self._send(calls.recommendations(_recommendation_body(query, dict(
-            k=k, user_id=user_id, session_id=session_id, filters=filters, generate=generate, explain=explain))))
+            k=k, user_id=user_id, session_id=session_id, filters=filters, generate=generate, explain=explain,
+            catalog=catalog))))
 
-    def item(self, item_id: str) -> Item:
-        return self._send(calls.item(item_id))
+    def item(self, item_id: str, *, catalog: str | None = None) -> Item:
+        return self._send(calls.item(item_id, catalog=catalog))
 
-    def similar(self, item_id: str, *, k: int = 10) -> SimilarResponse:
-        return self._send(calls.similar(item_id, k=k))
+    def similar(self, item_id: str, *, k: int = 10, catalog: str | None = None) -> SimilarResponse:
+        return self._send(calls.similar(item_id, k=k, catalog=catalog))
 
-    def popular(self, *, k: int = 10) -> PopularResponse:
-        return self._send(calls.popular(k=k))
+    def bought_together(self, item_id: str, *, k: int = 10, catalog: str | None = None) -> BoughtTogetherResponse:
+        return self._send(calls.bought_together(item_id, k=k, catalog=catalog))
 
-    def feed(self, user_id: str, *, k: int = 10) -> FeedResponse:
-        return self._send(calls.feed(user_id, k=k))
+    def popular(self, *, k: int = 10, catalog: str | None = None) -> PopularResponse:
+        return self._send(calls.popular(k=k, catalog=catalog))
+
+    def feed(self, user_id: str, *, k: int = 10, catalog: str | None = None,
+             explain: bool | None = None) -> FeedResponse:
+        return self._send(calls.feed(user_id, k=k, catalog=catalog, explain=explain))
 
     def event(self, event: EventIn | Mapping[str, Any]) -> EventAccepted:
         return self._send(calls.event(event))
@@ -130,28 +135,34 @@ class AsyncClient:
         response = await self.http.request(call.method, call.path, params=call.params or None, json=call.json)
         return calls.decode(response, call.model)
 
-    async def search(self, q: str, *, k: int = 10, user_id: str | None = None,
-                     session_id: str | None = None) -> RecommendationResponse:
-        return await self._send(calls.search(q, k=k, user_id=user_id, session_id=session_id))
+    async def search(self, q: str, *, k: int = 10, user_id: str | None = None, session_id: str | None = None,
+                     catalog: str | None = None) -> RecommendationResponse:
+        return await self._send(calls.search(q, k=k, user_id=user_id, session_id=session_id, catalog=catalog))
 
     async def recommendations(self, query: str | RecommendationRequest, *, k: int | None = None,
                               user_id: str | None = None, session_id: str | None = None,
                               filters: Constraints | Mapping[str, Any] | None = None, generate: bool | None = None,
-                              explain: bool | None = None) -> RecommendationResponse:
+                              explain: bool | None = None, catalog: str | None = None) -> RecommendationResponse:
         return await self._send(calls.recommendations(_recommendation_body(query, dict(
-            k=k, user_id=user_id, session_id=session_id, filters=filters, generate=generate, explain=explain))))
+            k=k, user_id=user_id, session_id=session_id, filters=filters, generate=generate, explain=explain,
+            catalog=catalog))))
 
-    async def item(self, item_id: str) -> Item:
-        return await self._send(calls.item(item_id))
+    async def item(self, item_id: str, *, catalog: str | None = None) -> Item:
+        return await self._send(calls.item(item_id, catalog=catalog))
 
-    async def similar(self, item_id: str, *, k: int = 10) -> SimilarResponse:
-        return await self._send(calls.similar(item_id, k=k))
+    async def similar(self, item_id: str, *, k: int = 10, catalog: str | None = None) -> SimilarResponse:
+        return await self._send(calls.similar(item_id, k=k, catalog=catalog))
 
-    async def popular(self, *, k: int = 10) -> PopularResponse:
-        return await self._send(calls.popular(k=k))
+    async def bought_together(self, item_id: str, *, k: int = 10,
+                              catalog: str | None = None) -> BoughtTogetherResponse:
+        return await self._send(calls.bought_together(item_id, k=k, catalog=catalog))
 
-    async def feed(self, user_id: str, *, k: int = 10) -> FeedResponse:
-        return await self._send(calls.feed(user_id, k=k))
+    async def popular(self, *, k: int = 10, catalog: str | None = None) -> PopularResponse:
+        return await self._send(calls.popular(k=k, catalog=catalog))
+
+    async def feed(self, user_id: str, *, k: int = 10, catalog: str | None = None,
+                   explain: bool | None = None) -> FeedResponse:
+        return await self._send(calls.feed(user_id, k=k, catalog=catalog, explain=explain))
 
     async def event(self, event: EventIn | Mapping[str, Any]) -> EventAccepted:
         return await self._send(calls.event(event))

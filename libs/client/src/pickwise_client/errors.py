@@ -35,7 +35,7 @@ class InvalidRequest(PickwiseAPIError):
 
 
 class Unauthorized(PickwiseAPIError):
-    """401/403: missing or unknown X-API-Key."""
+    """401/403: missing or unknown X-API-Key, a scope it lacks, or a catalog it may not use."""
 
 
 class NotFound(PickwiseAPIError):

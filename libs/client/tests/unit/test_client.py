@@ -182,3 +182,58 @@ def test_importing_the_client_pulls_in_no_server_framework() -> None:
             "print(sorted({'fastapi', 'aiokafka', 'starlette', 'asyncpg'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_catalog_is_sent_as_a_query_parameter_of_every_read() -> None:
+    client, seen = client_for(httpx.Response(200, json={"source": "content", "candidates": [], "item_id": "or-1",
+                                                        "user_id": "u", "items": [], "cold_start": True}))
+    client.popular(k=3, catalog="retail")
+    client.similar("or-1", catalog="retail")
+    client.feed("u", catalog="retail", explain=True)
+    assert [dict(r.url.params) for r in seen.requests] == [
+        {"k": "3", "catalog": "retail"}, {"k": "10", "catalog": "retail"},
+        {"k": "10", "catalog": "retail", "explain": "true"}]
+
+
+def test_no_catalog_sends_none_so_the_key_default_applies() -> None:
+    client, seen = client_for(httpx.Response(200, json=RESPONSE))
+    client.search("samsung")
+    client.recommendations("samsung")
+    assert "catalog" not in seen.requests[0].url.params
+    assert json.loads(seen.requests[1].content) == {"query": "samsung"}
+
+
+def test_recommendations_send_the_catalog_in_the_body() -> None:
+    client, seen = client_for(httpx.Response(200, json=RESPONSE))
+    client.recommendations("heart holder", catalog="retail")
+    assert json.loads(seen.requests[0].content) == {"query": "heart holder", "catalog": "retail"}
+
+
+def test_a_gbp_item_parses_with_its_currency_and_no_price_inr() -> None:
+    retail = {"item_id": "or-85123A", "catalog": "retail", "title": "WHITE HANGING HEART T-LIGHT HOLDER",
+              "price": 2.55, "currency": "GBP", "price_inr": None, "score": 0.9, "rank": 1}
+    client, _ = client_for(httpx.Response(200, json={**RESPONSE, "catalog": "retail", "items": [retail]}))
+    item = client.search("heart").items[0]
+    assert (item.price, item.currency, item.price_inr, item.catalog) == (2.55, "GBP", None, "retail")
+
+
+def test_an_answer_without_price_reads_price_inr_as_the_inr_price() -> None:
+    client, _ = client_for(httpx.Response(200, json=RESPONSE))  # as a gateway from before catalogs answers
+    item = client.search("samsung").items[0]
+    assert (item.price, item.currency, item.price_inr) == (18654, "INR", 18654)
+
+
+def test_bought_together_reads_its_route() -> None:
+    client, seen = client_for(httpx.Response(200, json={"item_id": "or-1", "catalog": "retail", "model_version": None,
+                                                        "items": []}))
+    client.bought_together("or-1", k=5, catalog="retail")
+    assert seen.requests[0].url.path == "/v1/items/or-1/bought-together"
+    assert dict(seen.requests[0].url.params) == {"k": "5", "catalog": "retail"}
+
+
+def test_a_catalog_outside_the_key_scope_is_unauthorized() -> None:
+    client, _ = client_for(error(403, "forbidden", "API key 'retail' may not use catalog 'flipkart'",
+                                 [{"field": "catalog", "message": "not allowed"}]))
+    with pytest.raises(Unauthorized) as caught:
+        client.popular(catalog="flipkart")
+    assert caught.value.status_code == 403

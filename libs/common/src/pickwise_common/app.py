@@ -286,7 +286,10 @@ def service_app(name: str, settings: ServiceSettings, *, lifespan: Lifespan | No
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
-    @app.get("/readyz", tags=["ops"], summary="Dependencies are reachable (per-dependency detail)")
+    @app.get("/readyz", tags=["ops"], summary="Dependencies are reachable (per-dependency detail)",
+             responses={200: {"description": "every required dependency answered (optional ones may be down)"},
+                        503: {"description": "a required dependency is unreachable; the same JSON detail says "
+                                            "which"}})
     async def readyz(request: Request) -> JSONResponse:
         status_code, body = await request.app.state.readiness.report()
         return JSONResponse(body, status_code=status_code)

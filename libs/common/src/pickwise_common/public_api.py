@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pickwise_common.catalogs import DEFAULT_CATALOG, CatalogName
 from pickwise_common.schemas import (
@@ -104,6 +104,14 @@ class ResultItem(BaseModel):
     boost: BoostDetail | None = Field(default=None, description="present when explain: true")
     satisfies: dict[str, bool] | None = Field(
         default=None, description="present when explain: true: each constraint of `parsed`, met or not")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_from_price_inr(cls, data: Any) -> Any:
+        """An answer of a gateway from before catalogs has only ``price_inr``: it is the INR ``price``."""
+        if isinstance(data, dict) and data.get("price") is None and data.get("price_inr") is not None:
+            return {**data, "price": data["price_inr"], "currency": data.get("currency") or "INR"}
+        return data
 
 
 class RecommendationResponse(BaseModel):
