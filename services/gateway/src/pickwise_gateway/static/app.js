@@ -67,6 +67,15 @@
   // ------------------------------------------------------------------ formatting
 
   const inr = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR", maximumFractionDigits: 0 });
+  const gbp = new Intl.NumberFormat("en-GB", { style: "currency", currency: "GBP" });
+  // an item's price in its catalog's currency (decision 0806); price_inr for answers that carry only it
+  function money(item) {
+    const currency = item.currency || "INR";
+    const amount = item.price != null ? item.price : item.price_inr;
+    if (currency === "INR") return inr.format(amount);
+    if (currency === "GBP") return gbp.format(amount);
+    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount);
+  }
   function gb(value) {
     if (value === null || value === undefined) return null;
     if (value < 1) return Math.round(value * 1024) + " MB";
@@ -274,7 +283,7 @@
     li.append(el("span", "brand", item.brand));
     li.append(el("h3", null, title(item)));
     li.append(el("div", "specs", specsText(item)));
-    li.append(el("div", "price", inr.format(item.price_inr)));
+    li.append(el("div", "price", money(item)));
     if (item.rating != null) li.append(el("div", "rating", "★ " + Number(item.rating).toFixed(1)));
     if (reason) li.append(el("div", "meta reason", reason));
     clickable(li, item, position, source);
@@ -286,7 +295,7 @@
     node.append(el("span", "brand", item.brand));
     node.append(el("h2", null, title(item)));
     node.append(el("div", "specs", specsText(item)));
-    const price = el("div", "price", inr.format(item.price_inr));
+    const price = el("div", "price", money(item));
     if (item.original_price_inr && item.original_price_inr > item.price_inr) {
       price.append(el("s", null, inr.format(item.original_price_inr)));
     }
