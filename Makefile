@@ -19,7 +19,7 @@ REPORTS ?= .pickwise/reports
 # where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
 
-.PHONY: install install-test run infra test test-unit eval bench bench-open-loop profile bench-click report lint fmt clean distclean manifests
+.PHONY: install install-test run infra test test-unit eval bench bench-open-loop profile bench-click bench-cf-feed report lint fmt clean distclean manifests
 
 install: $(RUNTIME_STAMP) ## the runtime only: what run, eval, bench and report need
 
@@ -65,6 +65,9 @@ profile: install-test ## py-spy flame graphs of each service under make bench (s
 
 bench-click: install ## click -> visible delay over the running stack; JSON in $(REPORTS)/bench-click.json
 	$(BIN)/pickwise-pipeline bench-click --out $(REPORTS)/bench-click.json $(BENCH_ARGS)
+
+bench-cf-feed: install ## purchase -> feed changed over the running stack (retail CF model trained); $(REPORTS)/bench-cf-feed.json
+	$(BIN)/pickwise-pipeline bench-cf-feed --out $(REPORTS)/bench-cf-feed.json $(BENCH_ARGS)
 
 report: install ## PNG charts in docs/img/ from the last make eval / make bench JSON
 	$(BIN)/pickwise-pipeline report --reports $(REPORTS) --out docs/img
