@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -194,6 +196,34 @@ def embed_with_progress(embedder: Embedder, texts: list[str], what: str) -> np.n
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
+def embed_cached(settings: PipelineSettings, embedder: Embedder, texts: list[str],
+                 what: str) -> tuple[np.ndarray, bool]:
+    """The documents' vectors, from ``<models_dir>/embeddings/<digest>.npy`` when the same model and backend
+    embedded exactly these texts before (a re-load of an unchanged catalog into fresh stores: every test stack,
+    a new Milvus), else encoded and stored there. Returns the vectors and whether they came from the cache."""
+    digest = hashlib.sha256(embedder.describe().encode())
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\x1f")
+    path = Path(settings.models_dir) / "embeddings" / f"{digest.hexdigest()[:40]}.npy"
+    if path.is_file():
+        try:
+            vectors = np.load(path)
+            if vectors.shape[0] == len(texts):
+                return vectors, True
+        except (OSError, ValueError) as exc:  # a torn or foreign file: encode again and overwrite it
+            log.warning("embedding cache %s unreadable: %s", path, exc)
+    vectors = embed_with_progress(embedder, texts, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)  # atomic: concurrent ingests never read half a file
+    except OSError as exc:  # a read-only models dir costs only the next load's encode time
+        log.warning("embedding cache %s not written: %s", path, exc)
+    return vectors, False
+
+
 @dataclass(frozen=True)
 class Source:
     """What to load: the catalog's name, its file and how to read it."""
@@ -261,7 +291,8 @@ async def run_ingest(settings: PipelineSettings, path: Path, mapping: ColumnMapp
             # documents in fp32 with the configured backend (onnx and torch agree to cosine 1.0000; decision 0906)
             embedder = embedder_from_settings(settings.model_copy(update={"embedding_onnx_int8": False}), threads=0)
             t = time.perf_counter()
-            vectors = embed_with_progress(embedder, [search_text(i) for i in items], f"ingest {catalog}: embed")
+            vectors, report["embed_cached"] = embed_cached(settings, embedder, [search_text(i) for i in items],
+                                                           f"ingest {catalog}: embed")
             report["embed_s"] = round(time.perf_counter() - t, 1)
             write_milvus(settings, items, vectors, catalog)
             bm25 = Bm25sIndex.build([tokenize(search_text(i)) for i in items])
