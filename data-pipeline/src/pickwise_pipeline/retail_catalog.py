@@ -1,12 +1,13 @@
 """The retail catalog (UCI Online Retail invoice lines, data/retail/README.md) as items: one item per stock code.
 
-Invoice lines are not catalog rows, so this mapping aggregates (decision 0801): codes that differ only by
+Invoice lines are not catalog rows, so this mapping aggregates (decision 0802): codes that differ only by
 letter case are one item, ``or-<StockCode upper-cased>``; its title is the most frequent description on its
 sale lines (first seen wins a tie), its price the median unit price of those lines (GBP), its category a
 keyword of the title (``CATEGORY_KEYWORDS``, else ``other``). A sale line is a line that is not a cancellation
 (``C…`` invoice), with quantity > 0 and unit price > 0; exact duplicate lines count once. Codes that are not
-products (``is_product_code``) are not items, nor are codes that never had a sale line. A line that cannot
-be read (wrong field count, a quantity or price that is not a number, no code) is counted and skipped.
+products (``retail_codes.is_product_code``, the rule the history import shares) are not items, nor are codes
+that never had a sale line. A line that cannot be read (wrong field count, a quantity or price that is not a
+number, no code) is counted and skipped.
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ from typing import Any
 
 from pickwise_common.catalogs import CATALOGS
 from pickwise_common.schemas import Item
+from pickwise_pipeline.retail_codes import is_product_code, retail_item_id
 
 CATALOG = "retail"
 SPEC = CATALOGS[CATALOG]
 COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
            "Country")
-# postage, manual, carriage, discount, samples, fees, commission, bad debt, pads (README "Messiness")
-NON_PRODUCT_CODES = frozenset({"POST", "DOT", "M", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "B",
-                               "PADS"})
 # (category, words of a title that put an item in it), first match wins; a word matches its plural too
 CATEGORY_KEYWORDS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(words.split())) for name, words in (
     ("christmas", "CHRISTMAS XMAS ADVENT SANTA REINDEER SNOWFLAKE NATIVITY"),
@@ -55,21 +54,6 @@ CATEGORY_KEYWORDS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozens
 OTHER_CATEGORY = "other"
 
 _WORD = re.compile(r"[A-Z][A-Z'-]*")
-
-
-def is_product_code(code: str) -> bool:
-    """Whether a StockCode names a product: not a service/fee code, not a gift voucher, and holding a digit
-    (``DCGSSBOY`` and the like have none: the README lists them with the non-standard codes)."""
-    code = code.strip()
-    upper = code.upper()
-    if not code or upper in NON_PRODUCT_CODES or upper.startswith("GIFT_"):
-        return False
-    return any(ch.isdigit() for ch in code)
-
-
-def item_id(code: str) -> str:
-    """``85123a`` → ``or-85123A``."""
-    return SPEC.id_prefix + code.strip().upper()
 
 
 def category_of(title: str) -> str:
@@ -196,7 +180,7 @@ def aggregate(lines: Iterable[list[str]]) -> RetailCatalog:
 
 def _item(key: str, stats: _Code) -> Item:
     title = stats.descriptions.most_common(1)[0][0]
-    return Item(item_id=item_id(key), catalog=CATALOG, title=title, category=category_of(title),
+    return Item(item_id=retail_item_id(key), catalog=CATALOG, title=title, category=category_of(title),
                 price=round(statistics.median(stats.prices), 2), currency=SPEC.currency,
                 attrs={"stock_code": key, "spellings": sorted(stats.spellings), "lines": len(stats.prices),
                        "invoices": len(stats.invoices), "customers": len(stats.customers),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pickwise_pipeline.retail_catalog import COLUMNS, aggregate, category_of, is_product_code, load
+from pickwise_pipeline.retail_catalog import COLUMNS, aggregate, category_of, load
+from pickwise_pipeline.retail_codes import is_product_code
 
 pytestmark = pytest.mark.unit
 
