@@ -15,6 +15,7 @@ from pickwise_common.postgres import create_pool
 from pickwise_common.schemas import Constraints
 from pickwise_common.settings import PostgresSettings
 from pickwise_retriever.catalog import Catalog
+from pickwise_retriever.retrieval import catalog_expr
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +76,7 @@ def milvus(stack, infra):
 
 
 def milvus_ids(client, expr: str) -> set[str]:
-    rows = client.query(COLLECTION, filter=expr or 'item_id != ""', output_fields=["item_id"], limit=16384)
+    rows = client.query(COLLECTION, filter=expr, output_fields=["item_id"], limit=16384)
     return {str(r["item_id"]) for r in rows}
 
 
@@ -96,6 +97,7 @@ async def test_every_form_of_the_constraints_keeps_the_same_items(catalog: Catal
         assert (by_mask == by_verdict).all(), c
         assert (by_mask == by_fallback).all(), c
         assert (by_mask == by_ranking).all(), c
-        assert milvus_ids(milvus, milvus_filter(c, catalog.columns)) == set(ids[by_mask]), c
+        # the collection holds every catalog's rows: the retriever searches only its catalog's (decision 0801)
+        assert milvus_ids(milvus, catalog_expr(catalog.name, milvus_filter(c, catalog.columns))) == set(ids[by_mask]), c
         partial += bool(by_mask.any()) and not by_mask.all()
     assert partial >= 100  # most combinations keep some items and drop others: the agreement is not vacuous
