@@ -28,6 +28,9 @@ COMMAND_MODULES: list[str] = [
     "replay_dlq",
     "noisy_queries",
     "shopper_queries",
+    "interactions",
+    "train_cf",
+    "evaluate_cf",
 ]
 
 

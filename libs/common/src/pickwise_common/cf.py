@@ -51,9 +51,9 @@ def default_models_root() -> Path:
 class BlendWeights:
     """Weights of the feed's sources; tuned on a validation month carved from the train window (decision 0811).
 
-    Each source scores items in [0, 1]: ``repeat`` = the user's own history weight / its max (times the item's
-    repeat rate to the power ``repeat_rate_power``), ``als`` = ALS score / the best ALS score, ``popularity``
-    = popularity / the top item's; ``bought_together`` = the best lift-normalised pair from the user's history.
+    Each source scores items in [0, 1]: ``repeat`` = the user's own history weight to the power
+    ``history_power`` / its max (times the item's repeat rate to the power ``repeat_rate_power``), ``als`` = ALS score / the best ALS score, ``popularity``
+    = popularity / the top item's; ``bought_together`` = the best NPMI of a pair with an item of the user's history.
     """
 
     repeat: float = 1.0
@@ -61,12 +61,13 @@ class BlendWeights:
     popularity: float = 0.05
     bought_together: float = 0.0
     repeat_rate_power: float = 0.0
+    history_power: float = 1.0
     candidates: int = 200
 
     def as_dict(self) -> dict[str, float]:
         return {"repeat": self.repeat, "als": self.als, "popularity": self.popularity,
                 "bought_together": self.bought_together, "repeat_rate_power": self.repeat_rate_power,
-                "candidates": self.candidates}
+                "history_power": self.history_power, "candidates": self.candidates}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> BlendWeights:
@@ -107,7 +108,8 @@ def blend(history: Mapping[str, float], als: Mapping[str, float], popularity: Ma
     item -> co-purchase score from the user's history. Ties break by item id so the order is deterministic.
     """
     excluded = set(exclude)
-    repeat = dict(history)
+    repeat = {i: w ** weights.history_power for i, w in history.items() if w > 0} if weights.history_power != 1.0 \
+        else dict(history)
     if weights.repeat_rate_power and repeat_rate is not None:
         floor = 0.05
         repeat = {i: w * max(repeat_rate.get(i, 0.0), floor) ** weights.repeat_rate_power for i, w in repeat.items()}
@@ -216,12 +218,12 @@ class CfModel:
         return [(self.item_ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     def bought_together_scores(self, history: Mapping[str, float]) -> dict[str, float]:
-        """item -> the best lift of a pair (history item, item), over the user's history items."""
+        """item -> the best NPMI of a pair (history item, item), over the user's history items."""
         out: dict[str, float] = {}
         for item in history:
-            for other, lift, _npmi, _support in self.bought_together.get(item, ()):
-                if lift > out.get(other, 0.0):
-                    out[other] = lift
+            for other, _lift, npmi, _support in self.bought_together.get(item, ()):
+                if npmi > out.get(other, 0.0):
+                    out[other] = npmi
         return out
 
     def recommend_scored(self, history: Mapping[str, float], k: int, exclude: Iterable[str] = (),
@@ -249,7 +251,8 @@ class CfModel:
         return list(self.similar.get(item_id, ()))[:k]
 
     def bought_together_items(self, item_id: str, k: int) -> list[tuple[str, float, float, int]]:
-        """Items bought in the same baskets: (item, lift, npmi, support), by lift ([] when none passes support)."""
+        """Items bought in the same baskets: (item, lift, npmi, support), best NPMI first ([] when none passes
+        the minimum support)."""
         return list(self.bought_together.get(item_id, ()))[:k]
 
     def popular_items(self, k: int, category: str | None = None,
