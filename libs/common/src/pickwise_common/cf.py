@@ -52,8 +52,9 @@ class BlendWeights:
     """Weights of the feed's sources; tuned on a validation month carved from the train window (decision 0811).
 
     Each source scores items in [0, 1]: ``repeat`` = the user's own history weight to the power
-    ``history_power`` / its max (times the item's repeat rate to the power ``repeat_rate_power``), ``als`` = ALS score / the best ALS score, ``popularity``
-    = popularity / the top item's; ``bought_together`` = the best NPMI of a pair with an item of the user's history.
+    ``history_power`` (times the item's repeat rate to the power ``repeat_rate_power``) / its max, ``als`` =
+    ALS score / the best ALS score, ``popularity`` = popularity / the top item's, ``bought_together`` = the best
+    NPMI of a pair with an item of the user's history.
     """
 
     repeat: float = 1.0
