@@ -19,7 +19,7 @@ REPORTS ?= .pickwise/reports
 # where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
 
-.PHONY: install install-test run infra test test-unit eval bench bench-open-loop profile bench-click bench-cf-feed report lint fmt clean distclean manifests
+.PHONY: install install-test run infra test test-unit eval eval-cf bench bench-open-loop profile bench-click bench-cf-feed report lint fmt clean distclean manifests
 
 install: $(RUNTIME_STAMP) ## the runtime only: what run, eval, bench and report need
 
@@ -48,6 +48,11 @@ test-unit: install-test
 eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybrid]; JSON in $(REPORTS)/eval-<target>.json
 	$(BIN)/pickwise-pipeline evaluate --queries $(QUERIES) --target $(TARGET) --modes $(MODE) \
 		--out $(REPORTS)/eval-$(TARGET).json
+
+# make eval-cf: offline (models straight from data/retail) unless TARGET=gateway (the running stack's public API)
+CF_TARGET = $(if $(filter gateway,$(TARGET)),gateway,offline)
+eval-cf: install ## CF feed vs baselines on the retail temporal split [TARGET=gateway]; JSON in $(REPORTS)/eval-cf-<target>.json
+	$(BIN)/pickwise-pipeline evaluate-cf --target $(CF_TARGET) --out $(REPORTS)/eval-cf-$(CF_TARGET).json
 
 # make bench: distinct shopper queries (caches cold) unless MODE=cache-hit; QUERIES=<file> only when given here
 BENCH_QUERIES = $(if $(filter command line environment,$(origin QUERIES)),--queries $(QUERIES),)

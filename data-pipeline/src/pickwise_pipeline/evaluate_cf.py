@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -294,7 +295,7 @@ async def gateway_lists(base_url: str, api_key: str, users: Sequence[str], k: in
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s,
-                                 headers={"Authorization": f"Bearer {api_key}", "X-API-Key": api_key}) as client:
+                                 headers={"X-API-Key": api_key}) as client:
         async def one(user: str) -> None:
             async with gate:
                 response = await client.get(f"/v1/users/{user}/recommendations",
@@ -371,6 +372,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_api_key() -> str:
+    keys = [k.strip() for k in os.environ.get("PICKWISE_API_KEYS", "dev-local-key").split(",") if k.strip()]
+    return keys[0] if keys and not keys[0].startswith(("{", "[")) else "dev-local-key"
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("evaluate-cf", help="the CF feed vs baselines on the retail temporal split")
     parser.add_argument("--target", choices=("offline", "gateway"), default="offline")
@@ -378,7 +384,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--k", type=int, default=K)
     parser.add_argument("--factors", type=int, default=TrainParams.factors)
     parser.add_argument("--no-tune", action="store_true", help="use the committed blend weights as they are")
-    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
-    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--base-url", default=os.environ.get("PICKWISE_GATEWAY_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--api-key", default=_default_api_key(), help="default: the first of PICKWISE_API_KEYS")
     parser.add_argument("--out", default=".pickwise/reports/eval-cf.json")
     parser.set_defaults(func=run)
