@@ -4,6 +4,9 @@
 
     [{"id": "web", "sha256": "<hex digest of the key>", "scopes": ["read", "events"], "catalogs": ["*"]}]
 
+``catalogs`` scopes a key: ``["retail"]`` may use only the retail catalog, which is also its default
+(decision 0805); names must be known catalogs (or ``*``).
+
 or, in ``PICKWISE_ENVIRONMENT=local`` only, comma-separated plain keys (``dev-local-key``), each with every
 scope and catalog. ``pickwise keys hash <key>`` prints the record of a key. Two records with different ids
 are how a key is rotated: both are valid until the old one is removed.
@@ -18,6 +21,8 @@ from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from pickwise_common.catalogs import CATALOGS
 
 Scope = Literal["read", "events", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "events", "admin")
@@ -45,6 +50,17 @@ class ApiKey(BaseModel):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("catalogs")
+    @classmethod
+    def _known_catalogs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """A typo in a scoped key would otherwise lock it out of every catalog: refused at start-up."""
+        if not value:
+            raise ValueError("catalogs must name at least one catalog, or '*' for all")
+        unknown = [c for c in value if c != ALL_CATALOGS and c not in CATALOGS]
+        if unknown:
+            raise ValueError(f"unknown catalog {unknown[0]!r}; known: {', '.join(sorted(CATALOGS))} or '*'")
+        return value
 
     def has_scope(self, scope: Scope) -> bool:
         return scope in self.scopes

@@ -51,7 +51,13 @@ def test_plain_keys_are_flagged_outside_a_local_environment() -> None:
 def test_catalog_list_limits_a_key() -> None:
     (key,) = parse_api_keys(records({"id": "retail", "sha256": digest("k"), "catalogs": ["retail"]}))
     assert key.allows_catalog("retail")
-    assert not key.allows_catalog("flipkart_mobiles")
+    assert not key.allows_catalog("flipkart")
+
+
+@pytest.mark.parametrize("catalogs", [["retial"], [], ["retail", "books"]])
+def test_a_record_naming_an_unknown_catalog_is_refused(catalogs: list[str]) -> None:
+    with pytest.raises(ValidationError, match="catalog"):
+        ServiceSettings(api_keys=records({"id": "shop", "sha256": digest("k"), "catalogs": catalogs}))
 
 
 @pytest.mark.parametrize("entry", [
