@@ -69,7 +69,7 @@ async def trial(client: httpx.AsyncClient, catalog: str, k: int, candidates: lis
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=args.gateway_url, headers={"X-API-Key": args.api_key},
                                  timeout=args.timeout_s) as client:
-        popular = await client.get("/v1/popular", params={"catalog": args.catalog, "k": 100})
+        popular = await client.get("/v1/popular", params={"catalog": args.catalog, "k": 50})
         popular.raise_for_status()
         candidates = [c["item"]["item_id"] for c in popular.json()["candidates"]]
         trials = []

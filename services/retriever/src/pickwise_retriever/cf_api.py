@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Header, Query
 
 from pickwise_common import redis as rd
@@ -69,10 +70,10 @@ async def recommend(body: CfRecommendRequest, models: CfModelsDep, redis: RedisD
     if state is None:
         response.degraded = True
         response.degradation_reasons.append("features_unavailable")
-        feed = cf_serving.cold_start(model, body.k, exclude=body.exclude_item_ids, known=known)
-    else:
-        feed = cf_serving.recommend(model, state, body.k, exclude=body.exclude_item_ids,
-                                    click_weight=settings.cf_click_weight, known=known)
+    # the fold-in solve and the scoring of every item take a few ms of CPU: off the event loop
+    feed = await anyio.to_thread.run_sync(lambda: cf_serving.recommend(
+        model, state or cf_serving.UserState(), body.k, exclude=body.exclude_item_ids,
+        click_weight=settings.cf_click_weight if state is not None else 0.0, known=known))
     response.timings_ms["blend"] = _ms(start)
     response.cold_start = feed.cold_start
     response.items = _scored(items, catalog, feed, body.explain)

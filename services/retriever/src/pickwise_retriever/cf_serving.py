@@ -201,8 +201,3 @@ def recommend(model: cf.CfModel, state: UserState, k: int, *, exclude: Iterable[
     ranked = sorted((pair for pair in totals.items() if known(pair[0])), key=lambda pair: (-pair[1], pair[0]))[:k]
     return Feed([cf.Scored(item, round(score, 6), sources[item]) for item, score in ranked], cold)
 
-
-def cold_start(model: cf.CfModel, k: int, *, exclude: Iterable[str] = (),
-               known: Callable[[str], bool] = lambda _: True) -> Feed:
-    """Popularity alone (a user Redis could not tell us about, or one with no history)."""
-    return recommend(model, UserState(), k, exclude=exclude, click_weight=0.0, known=known)
