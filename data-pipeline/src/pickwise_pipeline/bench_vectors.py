@@ -8,6 +8,7 @@ import argparse
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ INDEXES: dict[str, dict[str, Any]] = {
 }
 FILTERS = ['brand in ["Samsung"] and price <= 20000.0', "price >= 30000.0 and ram_gb >= 8.0",
            'brand in ["Apple", "Google"]', "price <= 15000.0", ""]
+SCALAR_FIELDS = ["item_id", "catalog", "brand", "group_id", "color", "price_band", "price", "ram_gb", "storage_gb",
+                 "rating", "discount_pct", "feature_phone"]
 
 
 def _rows(vectors: np.ndarray, rng: random.Random, ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -64,7 +67,124 @@ def _measure(client: Any, name: str, spec: dict[str, Any], rows: list[dict[str, 
             "p99_ms": round(float(np.percentile(latencies, 99)), 2), "searches": len(latencies)}
 
 
+def server_process(uri: str) -> Any:
+    """The local process listening on the Milvus URI's port (Milvus Lite's server), or None."""
+    import psutil
+
+    port = int(uri.rsplit(":", 1)[1].split("/")[0])
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in proc.net_connections("tcp")):
+                return proc
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+    return None
+
+
+def _cpu_s(proc: Any) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def cost(client: Any, server: Any, search: Any, vectors: np.ndarray, exprs: list[str], rounds: int
+         ) -> dict[str, float]:
+    """Per search: the server's CPU-ms (psutil delta over the run), this process's CPU-ms, latency p50/p99."""
+    import psutil
+
+    me = psutil.Process()
+    for vector in vectors[:5]:
+        search(vector.tolist(), exprs[0])
+    latencies = []
+    server_cpu, own_cpu = _cpu_s(server), _cpu_s(me)
+    for r in range(rounds):
+        for q, vector in enumerate(vectors):
+            t = time.perf_counter()
+            search(vector.tolist(), exprs[(q + r) % len(exprs)])
+            latencies.append((time.perf_counter() - t) * 1000)
+    n = len(latencies)
+    return {"server_cpu_ms": round((_cpu_s(server) - server_cpu) * 1000 / n, 2),
+            "client_cpu_ms": round((_cpu_s(me) - own_cpu) * 1000 / n, 2),
+            "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+            "p99_ms": round(float(np.percentile(latencies, 99)), 2), "searches": n}
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    """Where the server's CPU per dense search goes, on the ingested collection (read-only) and on copies of
+    it per index type: output fields, limit (the pool), filter expression, index type, client API."""
+    from pymilvus import MilvusClient
+
+    settings = PipelineSettings()
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    server = server_process(settings.milvus_uri)
+    if server is None:
+        raise SystemExit(f"no local process listens on {settings.milvus_uri}: --cost measures a Milvus Lite server")
+    client = MilvusClient(uri=settings.milvus_uri, token=token)
+    name = settings.milvus_collection
+    client.load_collection(name)
+    existing = client.query(name, filter='catalog != ""', output_fields=["item_id", "vector", "catalog"],
+                            limit=16384)
+    catalog = existing[0]["catalog"]
+    vectors = np.array([r["vector"] for r in existing], dtype=np.float32)
+    queries = vectors[np.random.default_rng(5).choice(len(vectors), size=args.queries, replace=False)]
+    own = f'catalog == "{catalog}"'
+    filtered = [f"{own} and ({f})" if f else own for f in FILTERS]
+
+    def client_search(collection: str, limit: int, fields: list[str], params: dict[str, Any] | None = None) -> Any:
+        return lambda vector, expr: client.search(
+            collection, data=[vector], filter=expr, limit=limit, output_fields=fields, anns_field="vector",
+            search_params={"metric_type": "IP", "params": params or {}})
+
+    rows: list[dict[str, Any]] = []
+
+    def record(label: str, search: Any, exprs: list[str]) -> None:
+        row = {"variant": label, **cost(client, server, search, queries, exprs, args.rounds)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    for limit in (400, 200, 100, 50):
+        record(f"FLAT limit={limit} output=item_id filter=catalog+constraints", client_search(name, limit, ["item_id"]),
+               filtered)
+    record("FLAT limit=400 output=all scalar fields", client_search(name, 400, SCALAR_FIELDS), filtered)
+    record("FLAT limit=400 output=[] (primary key only)", client_search(name, 400, []), filtered)
+    record("FLAT limit=400 output=item_id filter=catalog only", client_search(name, 400, ["item_id"]), [own])
+    record("FLAT limit=400 output=item_id no filter", client_search(name, 400, ["item_id"]), [""])
+    record("FLAT limit=1 output=[] no filter (per-call floor)", client_search(name, 1, []), [""])
+    from pymilvus import Collection, connections
+
+    connections.connect("bench-orm", uri=settings.milvus_uri, token=token)
+    orm = Collection(name, using="bench-orm")
+    record("FLAT limit=400 output=item_id via ORM Collection.search", lambda vector, expr: orm.search(
+        [vector], "vector", {"metric_type": "IP", "params": {}}, limit=400, expr=expr or None,
+        output_fields=["item_id"]), filtered)
+    connections.disconnect("bench-orm")
+    rows_all = client.query(name, filter='catalog != ""', output_fields=[*SCALAR_FIELDS, "vector"], limit=16384)
+    for kind in args.indexes.split(","):
+        spec = INDEXES[kind]
+        copy = f"bench_cost_{kind.lower()}"
+        if client.has_collection(copy):
+            client.drop_collection(copy)
+        index = client.prepare_index_params()
+        index.add_index(field_name="vector", index_type=spec["index_type"], metric_type="IP", params=spec["params"])
+        client.create_collection(copy, schema=milvus_schema(vectors.shape[1]), index_params=index)
+        for start in range(0, len(rows_all), 2000):
+            client.insert(copy, rows_all[start:start + 2000])
+        client.flush(copy)
+        client.load_collection(copy)
+        try:
+            params = {**spec["search"], "ef": 400} if kind == "HNSW" else spec["search"]  # HNSW needs ef >= limit
+            record(f"{kind} {params} limit=400 output=item_id filter=catalog+constraints",
+                   client_search(copy, 400, ["item_id"], params), filtered)
+        finally:
+            client.drop_collection(copy)
+    client.close()
+    if args.out:
+        Path(args.out).write_text(json.dumps({"items": len(existing), "rows": rows}, indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.cost:
+        return run_cost(args)
     from pymilvus import MilvusClient
 
     settings = PipelineSettings()
@@ -107,4 +227,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--synthetic-indexes", default="FLAT,IVF_FLAT")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cost", action="store_true",
+                        help="per-search CPU of the local Milvus Lite server by output fields, limit, filter, "
+                             "index type and client API, on the ingested collection")
+    parser.add_argument("--queries", type=int, default=40, help="--cost: query vectors (catalog items)")
+    parser.add_argument("--out", help="--cost: also write the rows to this JSON file")
     parser.set_defaults(func=run)

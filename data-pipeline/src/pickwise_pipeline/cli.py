@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "bench_bm25",
     "bench_retriever",
     "bench_vectors",
+    "bench_encoder",
     "bench",
     "train_ranker",
     "bench_click",

@@ -14,6 +14,7 @@ from pickwise_common import resources
 from pickwise_common.app import service_app
 from pickwise_common.catalogs import CATALOGS
 from pickwise_common.embeddings import embedder_from_settings
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_retriever import api, cf_api, cf_serving
 from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.config import RetrieverSettings
@@ -42,7 +43,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if catalogs and await anyio.to_thread.run_sync(milvus.has_collection, settings.milvus_collection):
             await anyio.to_thread.run_sync(milvus.load_collection, settings.milvus_collection)
         app.state.retriever = Retriever(catalogs, embedder, milvus, settings.milvus_collection,
-                                        pool_size=settings.retrieval_pool_size)
+                                        pool_size=settings.retrieval_pool_size,
+                                        dense_in_process_max_items=settings.dense_in_process_max_items)
+        for loaded in catalogs.values():  # copy the vectors now, not on the first query (decision 0907)
+            try:
+                await app.state.retriever.catalog_vectors(loaded)
+            except DependencyUnavailable:  # serve; the first dense search copies them (or fails as Milvus does)
+                log.exception("copying the vectors of catalog %s out of Milvus failed", loaded.name)
         app.state.popularity = Popularity(redis, backoff_s=settings.popularity_backoff_s)
 
         retriever: Retriever = app.state.retriever
@@ -64,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     changed = sorted(name for name, v in latest.items() if versions.get(name) != v)
                     for name in changed:
                         retriever.catalogs[name] = await Catalog.load(pool, name)
+                        await retriever.catalog_vectors(retriever.catalogs[name])
                         log.info("catalog %s reloaded: %d items", name, len(retriever.catalogs[name]))
                     for name in set(retriever.catalogs) - set(latest):
                         del retriever.catalogs[name]

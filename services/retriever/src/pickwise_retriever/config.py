@@ -26,6 +26,9 @@ class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, Milvus
     admission_queue_timeout_ms: int = Field(default=200, ge=0)
     # how many items each search (BM25, dense) returns before fusion and grouping
     retrieval_pool_size: int = Field(default=400, ge=10, le=16384)
+    # dense search in process over a copy of a catalog's Milvus vectors up to this many items (0 = always in
+    # Milvus); larger catalogs search in Milvus (decision 0907, docs/scaling.md)
+    dense_in_process_max_items: int = Field(default=100_000, ge=0)
     popularity_backoff_s: float = Field(default=5.0, ge=0)
     # torch intra-op threads for query encoding: one short query gains nothing from more, and on busy
     # cores extra threads spin and wait (p99 measured in docs/scaling.md)

@@ -21,7 +21,7 @@ from pickwise_common.constraints import canonical_filters, milvus_filter, relaxa
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, RetrieveResponse
 from pickwise_common.telemetry import stage
-from pickwise_retriever import dense, fusion
+from pickwise_retriever import dense, fusion, vectors
 from pickwise_retriever.catalog import Catalog, model_series
 from pickwise_retriever.facets import facet_counts
 from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_free_text, parse_query, refine
@@ -29,6 +29,7 @@ from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_fr
 SERVICE = "retriever"
 MODEL_MATCH_WEIGHT = 0.2
 SERIES_MATCH_WEIGHT = 0.1
+INLINE_SEARCH_MAX_ITEMS = 20_000  # in-process dense search on the event loop up to this catalog size
 PopularityLookup = Callable[[list[str]], Awaitable[dict[str, float]]]
 
 
@@ -73,13 +74,17 @@ def catalog_expr(catalog: str, expr: str) -> str:
 
 class Retriever:
     def __init__(self, catalogs: Catalog | Mapping[str, Catalog], embedder: Embedder, milvus: Any, collection: str,
-                 *, pool_size: int = 400) -> None:
+                 *, pool_size: int = 400, dense_in_process_max_items: int = 0) -> None:
         self.catalogs: dict[str, Catalog] = {catalogs.name: catalogs} if isinstance(catalogs, Catalog) \
             else dict(catalogs)
         self.embedder = embedder
         self.milvus = milvus
         self.collection = collection
         self.pool_size = pool_size
+        # catalogs up to this many items search a copy of their Milvus vectors in process (decision 0907)
+        self.dense_in_process_max_items = dense_in_process_max_items
+        self._vectors: dict[str, tuple[Catalog, vectors.CatalogVectors]] = {}
+        self._vectors_lock = anyio.Lock()
 
     @property
     def catalog(self) -> Catalog:
@@ -141,9 +146,7 @@ class Retriever:
             timings["embed"] = _ms(t)
             t = time.perf_counter()
             with stage(SERVICE, "dense"):
-                expr = catalog_expr(catalog.name, milvus_filter(search, catalog.columns))
-                hits = await anyio.to_thread.run_sync(
-                    lambda: dense.search(self.milvus, self.collection, vector.tolist(), expr, pool))
+                hits = await self._dense(catalog, vector, mask, search, pool)
             dense_scores = {item_id: score for item_id, score in hits if item_id in catalog.index_of}
             timings["dense"] = _ms(t)
 
@@ -183,6 +186,36 @@ class Retriever:
         return response
 
     # ---------------------------------------------------------------- steps
+
+    async def catalog_vectors(self, catalog: Catalog) -> vectors.CatalogVectors | None:
+        """The in-process copy of ``catalog``'s Milvus vectors, copied again whenever the catalog object is
+        replaced (a new ingest reloads it); None above the size limit, where Milvus searches."""
+        if not 0 < len(catalog) <= self.dense_in_process_max_items:
+            return None
+        cached = self._vectors.get(catalog.name)
+        if cached is not None and cached[0] is catalog:
+            return cached[1]
+        async with self._vectors_lock:
+            cached = self._vectors.get(catalog.name)
+            if cached is None or cached[0] is not catalog:
+                ids = [item.item_id for item in catalog.items]
+                copied = await anyio.to_thread.run_sync(
+                    lambda: vectors.load(self.milvus, self.collection, catalog.name, ids))
+                self._vectors[catalog.name] = cached = (catalog, copied)
+        return cached[1]
+
+    async def _dense(self, catalog: Catalog, vector: np.ndarray, mask: np.ndarray, search: Constraints,
+                     limit: int) -> list[tuple[str, float]]:
+        """Top ``limit`` by inner product within the filter: in process over the catalog's vectors (the same
+        exact search as Milvus FLAT, ``mask`` = the filter), or in Milvus for a catalog above the limit."""
+        copy = await self.catalog_vectors(catalog)
+        if copy is not None:
+            if len(copy) <= INLINE_SEARCH_MAX_ITEMS:  # well under a millisecond: no thread hop
+                return copy.search(vector, mask, limit)
+            return await anyio.to_thread.run_sync(copy.search, vector, mask, limit)
+        expr = catalog_expr(catalog.name, milvus_filter(search, catalog.columns))
+        return await anyio.to_thread.run_sync(
+            lambda: dense.search(self.milvus, self.collection, vector.tolist(), expr, limit))
 
     def _bm25(self, catalog: Catalog, text: str, mask: np.ndarray, limit: int) -> dict[str, float]:
         tokens = tokenize(text)
