@@ -31,7 +31,14 @@ from typing import Any
 import httpx
 
 from pickwise_common import cf
-from pickwise_pipeline.interactions import PurchaseEvent, build_events, default_source, read_rows
+from pickwise_pipeline.interactions import (
+    Lines,
+    PurchaseEvent,
+    build_events,
+    default_source,
+    lines_from_rows,
+    read_lines,
+)
 from pickwise_pipeline.train_cf import Interaction, TrainParams, train
 
 TRAIN_UNTIL = "2011-10-31"
@@ -114,11 +121,14 @@ class Split:
         return sorted(u for u in self.relevant if u not in self.history)
 
 
-def make_split(rows: Sequence[list[str]], train_until: str, test_from: str, test_until: str) -> Split:
+def make_split(rows: Lines | Sequence[list[str]], train_until: str, test_from: str, test_until: str) -> Split:
     """Train events up to ``train_until`` and test purchases in [test_from, test_until], each built by the import's
     rules from the lines of its own period (a cancellation never reaches across the split)."""
-    train_events, _ = build_events(rows, date_until=train_until)
-    test_events, _ = build_events(rows, date_from=test_from, date_until=test_until)
+    if not isinstance(rows, Lines):
+        rows = lines_from_rows(rows)
+    train_table, _ = build_events(rows, date_until=train_until)
+    test_table, _ = build_events(rows, date_from=test_from, date_until=test_until)
+    train_events, test_events = train_table.events(), test_table.events()
     relevant: dict[str, set[str]] = defaultdict(set)
     for e in test_events:
         relevant[e.user_id].add(e.item_id)
@@ -258,7 +268,7 @@ def tune_blend(model: cf.CfModel, split: Split, k: int, rounds: int = 2) -> tupl
 
 def run_offline(source: Path, k: int, params: TrainParams, tune: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    rows = list(read_rows(source))
+    rows = read_lines(source)
     categories: dict[str, str] = {}
     tuning: dict[str, Any] = {"split": {"train_until": VALIDATION_TRAIN_UNTIL,
                                         "validate": [VALIDATION_FROM, VALIDATION_UNTIL]}}
@@ -325,7 +335,7 @@ def feed_item_ids(body: Mapping[str, Any]) -> list[str]:
 
 def run_gateway(source: Path, k: int, base_url: str, api_key: str) -> dict[str, Any]:
     started = time.perf_counter()
-    rows = list(read_rows(source))
+    rows = read_lines(source)
     split = make_split(rows, TRAIN_UNTIL, TEST_FROM, TEST_UNTIL)
     users = split.returning + split.new
     lists, errors = asyncio.run(gateway_lists(base_url, api_key, users, k, "retail"))

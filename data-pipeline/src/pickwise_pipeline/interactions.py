@@ -7,29 +7,31 @@ quantity <= 0, an exact copy of an earlier line, or a line outside the window is
 that cannot be read is counted as malformed and skipped (never aborts). A cancellation (``C…`` invoice, negative
 quantity) removes what it cancels: its units are taken off the same customer's earlier purchases of the same
 item, newest first; a purchase left with 0 units is no event; units with no earlier purchase in the window are
-counted as unmatched. Event ids are uuid5 of catalog, invoice, upper-cased code and the line's ordinal among the
-invoice's lines of that code, so a re-import adds nothing.
+counted as unmatched. An event's id is the md5 (as a uuid) of catalog, invoice, upper-cased code and the line's
+ordinal among the invoice's lines of that code, so a re-import adds nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import gc
 import gzip
 import hashlib
+import io
 import json
-import math
+import re
 import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from pickwise_common import cf
 from pickwise_common import postgres as pg
@@ -39,7 +41,6 @@ from pickwise_common.schemas import EVENT_WEIGHTS, EventType
 from pickwise_pipeline.retail_codes import is_product_code, retail_item_id
 from pickwise_pipeline.settings import PipelineSettings
 
-EVENT_NAMESPACE = uuid.UUID("6f0c4d1e-2b7a-5c11-9a43-7d2e8b1f0a55")
 SOURCE = "import:online_retail"
 N_FIELDS = 8
 CANCELLATION_METHOD = ("net per customer+item: a cancellation's units come off that customer's earlier purchases "
@@ -89,169 +90,208 @@ class ImportReport:
                 "cancellation_method": CANCELLATION_METHOD}
 
 
-def read_rows(path: Path) -> Iterator[list[str]]:
-    """The CSV's rows after the header (a gzip file when the name ends in .gz)."""
-    raw = gzip.open(path, "rt", encoding="utf-8", newline="") if str(path).endswith(".gz") else \
-        open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-    with raw as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        yield from reader
-
-
-_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+def event_key(catalog: str, invoice: str, code: str, ordinal: int) -> str:
+    return f"{catalog}|{invoice}|{code.upper()}|{ordinal}"
 
 
 def event_id(catalog: str, invoice: str, code: str, ordinal: int) -> str:
-    """Deterministic id of an invoice line (``uuid.uuid5`` of the line's key, as text; built by hand because
-    the import makes 400,000 of them and ``uuid.UUID`` objects cost more than the rest of a line)."""
-    h = hashlib.sha1(_NAMESPACE_BYTES + f"{catalog}|{invoice}|{code.upper()}|{ordinal}".encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+    """Deterministic id of an invoice line: the md5 of its key read as a uuid, the same as Postgres'
+    ``md5(key)::uuid`` (the import lets Postgres compute the 400,000 ids while it inserts)."""
+    return str(uuid.UUID(hashlib.md5(event_key(catalog, invoice, code, ordinal).encode()).hexdigest()))
 
 
-# RFC 4122 variant bits on the 17th hex digit: 10xx
-_VARIANT = {c: format((int(c, 16) & 0x3) | 0x8, "x") for c in "0123456789abcdef"}
+COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
 
 
-def _parse_ts(text: str, cache: dict[str, datetime]) -> datetime:
-    ts = cache.get(text)
-    if ts is None:
-        # 'YYYY-MM-DD HH:MM:SS' (local UK time taken as UTC: at most an hour off in summer)
-        ts = datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
-                      int(text[17:19]) if len(text) >= 19 else 0, tzinfo=UTC)
-        cache[text] = ts
-    return ts
+@dataclass
+class Lines:
+    """Invoice lines as text columns (file order), and how many lines could not be split into the 8 fields."""
+
+    frame: pd.DataFrame
+    bad_field_count: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.frame) + self.bad_field_count
 
 
-def build_events(rows: Iterable[list[str]], *, catalog: str = "retail", date_from: str | None = None,
-                 date_until: str | None = None) -> tuple[list[PurchaseEvent], ImportReport]:
+def lines_from_rows(rows: Iterable[Sequence[str]]) -> Lines:
+    """Lines from already split rows (a row without exactly 8 fields is counted as malformed)."""
+    good, bad = [], 0
+    for row in rows:
+        if len(row) == N_FIELDS:
+            good.append(list(row))
+        else:
+            bad += 1
+    return Lines(pd.DataFrame(good, columns=list(COLUMNS), dtype=str), bad)
+
+
+def read_lines(path: Path) -> Lines:
+    """The CSV's lines after the header (gzip when the name ends in .gz), read by pandas' C parser as text.
+
+    A line with more than 8 fields is dropped by the parser and counted; one with fewer reads as empty trailing
+    fields (and then fails the number checks)."""
+    data = Path(path).read_bytes()
+    if str(path).endswith(".gz"):
+        data = gzip.decompress(data)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False, on_bad_lines="skip",
+                        encoding="utf-8")
+    frame.columns = list(COLUMNS[: len(frame.columns)])
+    text_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1 - len(_BLANK_LINE.findall(data))
+    return Lines(frame, max(text_lines - len(frame), 0))
+
+
+_BLANK_LINE = re.compile(rb"\n(?=\n)")
+
+
+def build_events(lines: Lines | Iterable[Sequence[str]], *, catalog: str = "retail", date_from: str | None = None,
+                 date_until: str | None = None) -> tuple[EventTable, ImportReport]:
     """Invoice lines -> net purchase events (in file order) and the counts of what was skipped and why.
 
-    ``date_from``/``date_until`` are inclusive ``YYYY-MM-DD`` bounds on the line's date."""
-    # half a million small objects and no cycles: the cyclic collector would rescan them over and over
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _build_events(rows, catalog, date_from, date_until)
-    finally:
-        if was_enabled:
-            gc.enable()
+    ``date_from``/``date_until`` are inclusive ``YYYY-MM-DD`` bounds on the line's date. Column-wise (pandas)
+    except the cancellation netting, which walks only the customer+item pairs that have a cancellation."""
+    if not isinstance(lines, Lines):
+        lines = lines_from_rows(lines)
+    report = ImportReport(lines=lines.count)
+    if lines.bad_field_count:
+        report.malformed["field_count"] = lines.bad_field_count
+    df = lines.frame
+    if df.empty:
+        return EventTable(catalog, pd.DataFrame(columns=["InvoiceNo", "StockCode", "ordinal", "user", "item",
+                                                          "quantity", "price", "Country", "ts"])), report
 
+    def drop(mask: pd.Series, counter: Counter[str], reason: str) -> None:
+        nonlocal df
+        n = int(mask.sum())
+        if n:
+            counter[reason] += n
+            df = df[~mask]
 
-def _build_events(rows: Iterable[list[str]], catalog: str, date_from: str | None,
-                  date_until: str | None) -> tuple[list[PurchaseEvent], ImportReport]:
-    report = ImportReport()
-    events: list[PurchaseEvent | None] = []
-    by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
-    ordinals: Counter[tuple[str, str]] = Counter()
-    seen: set[tuple[str, ...]] = set()
-    ts_cache: dict[str, datetime] = {}
-    code_items: dict[str, str | None] = {}      # code -> item id, None for a non-product code
+    invoice = df["InvoiceNo"].str.strip()
+    code = df["StockCode"].str.strip()
+    df = df.assign(InvoiceNo=invoice, StockCode=code)
+    drop((df["InvoiceNo"] == "") | (df["StockCode"] == ""), report.malformed, "no_code_or_invoice")
+    qty = pd.to_numeric(df["Quantity"].str.strip(), errors="coerce")
+    qty_ok = qty.notna() & (qty == qty.round()) & ~df["Quantity"].str.contains(".", regex=False)
+    price = pd.to_numeric(df["UnitPrice"].str.strip(), errors="coerce")
+    ts = pd.to_datetime(df["InvoiceDate"].str.strip(), format="%Y-%m-%d %H:%M:%S", errors="coerce", utc=True)
+    short = ts.isna() & df["InvoiceDate"].str.match(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
+    if short.any():
+        ts[short] = pd.to_datetime(df.loc[short, "InvoiceDate"], format="%Y-%m-%d %H:%M", utc=True)
+    bad = ~qty_ok | price.isna() | ~np.isfinite(price.fillna(0.0)) | ts.isna()
+    df = df.assign(price=price, ts=ts, qty=qty)
+    drop(bad, report.malformed, "unreadable_number_or_date")
+    df = df.assign(qty=df["qty"].astype("int64"))
+    day = df["InvoiceDate"].str.slice(0, 10)
+    outside = pd.Series(False, index=df.index)
+    if date_from is not None:
+        outside |= day < date_from
+    if date_until is not None:
+        outside |= day > date_until
+    drop(outside, report.skipped, "outside_window")
+    drop(df.duplicated(subset=list(COLUMNS), keep="first"), report.skipped, "duplicate_line")
+    drop(df["CustomerID"].str.strip() == "", report.skipped, "no_customer")
     prefix = catalog_spec(catalog).id_prefix
-    for row in rows:
-        report.lines += 1
-        if len(row) != N_FIELDS:
-            report.malformed["field_count"] += 1
-            continue
-        invoice, code, _desc, qty_text, date_text, price_text, customer_text, country = row
-        code = code.strip()
-        if not code or not invoice:
-            report.malformed["no_code_or_invoice"] += 1
-            continue
-        try:
-            quantity = int(qty_text)
-            price = float(price_text)
-            ts = _parse_ts(date_text, ts_cache)
-        except ValueError:
-            report.malformed["unreadable_number_or_date"] += 1
-            continue
-        if not math.isfinite(price):
-            report.malformed["unreadable_number_or_date"] += 1
-            continue
-        day = date_text[:10]
-        if (date_from is not None and day < date_from) or (date_until is not None and day > date_until):
-            report.skipped["outside_window"] += 1
-            continue
-        key = tuple(row)
-        if key in seen:
-            report.skipped["duplicate_line"] += 1
-            continue
-        seen.add(key)
-        if not customer_text.strip():
-            report.skipped["no_customer"] += 1
-            continue
-        if code in code_items:
-            item = code_items[code]
-        else:
-            item = code_items[code] = (retail_item_id(code) if catalog == "retail" else prefix + code.upper()) \
-                if is_product_code(code) else None
-        if item is None:
-            report.skipped["non_product_code"] += 1
-            continue
-        if price <= 0:
-            report.skipped["price_not_positive"] += 1
-            continue
-        try:
-            user = str(int(float(customer_text)))
-        except ValueError:
-            report.malformed["unreadable_customer"] += 1
-            continue
-        if invoice.startswith("C") or quantity < 0:
-            if not invoice.startswith("C") or quantity >= 0:
-                report.skipped["negative_quantity_not_cancellation"] += 1
+    code_items = {c: (retail_item_id(c) if catalog == "retail" else prefix + c.upper()) if is_product_code(c)
+                  else None for c in df["StockCode"].unique()}
+    items = df["StockCode"].map(code_items)
+    df = df.assign(item=items)
+    drop(df["item"].isna(), report.skipped, "non_product_code")
+    drop(df["price"] <= 0, report.skipped, "price_not_positive")
+    customer = pd.to_numeric(df["CustomerID"].str.strip(), errors="coerce")
+    df = df.assign(customer=customer)
+    drop(df["customer"].isna() | ~np.isfinite(df["customer"].fillna(0.0)), report.malformed, "unreadable_customer")
+    df = df.assign(user=df["customer"].astype("int64").astype(str))
+    is_c = df["InvoiceNo"].str.startswith("C")
+    drop((is_c & (df["qty"] >= 0)) | (~is_c & (df["qty"] < 0)), report.skipped,
+         "negative_quantity_not_cancellation")
+    is_c = df["InvoiceNo"].str.startswith("C")
+    drop(~is_c & (df["qty"] == 0), report.skipped, "zero_quantity")
+    is_c = df["InvoiceNo"].str.startswith("C")
+    cancels, buys = df[is_c], df[~is_c].copy()
+    report.purchase_lines = len(buys)
+    report.cancellation_lines = len(cancels)
+    report.cancelled_units = int(-cancels["qty"].sum())
+    buys["ordinal"] = buys.groupby(["InvoiceNo", "item"], sort=False).cumcount()
+    quantity = buys["qty"].to_numpy().copy()
+    # netting: only the pairs a cancellation touches, in file order (the frame's index is the line order)
+    pairs = set(zip(cancels["user"], cancels["item"], strict=True))
+    if pairs:
+        touched = pd.concat([buys.loc[[p in pairs for p in zip(buys["user"], buys["item"], strict=True)],
+                                      ["user", "item", "qty"]].assign(pos=lambda f: buys.index.get_indexer(f.index)),
+                             cancels[["user", "item", "qty"]].assign(pos=-1)]).sort_index(kind="stable")
+        stacks: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for user, item, qty, pos in zip(touched["user"], touched["item"], touched["qty"], touched["pos"],
+                                        strict=True):
+            if pos >= 0:
+                stacks[(user, item)].append(pos)
                 continue
-            report.cancellation_lines += 1
-            units = -quantity
-            report.cancelled_units += units
-            stack = by_pair.get((user, item), [])
+            units = -int(qty)
+            stack = stacks[(user, item)]
             while units > 0 and stack:
-                index = stack[-1]
-                purchase = events[index]
-                assert purchase is not None
-                taken = min(units, purchase.quantity)
-                purchase.quantity -= taken
+                taken = min(units, int(quantity[stack[-1]]))
+                quantity[stack[-1]] -= taken
                 units -= taken
-                if purchase.quantity == 0:
-                    events[index] = None
+                if quantity[stack[-1]] == 0:
                     stack.pop()
                     report.purchases_removed_by_cancellation += 1
             report.cancelled_units_unmatched += units
-            continue
-        if quantity == 0:
-            report.skipped["zero_quantity"] += 1
-            continue
-        report.purchase_lines += 1
-        ordinal_key = (invoice, item)
-        ordinal = ordinals[ordinal_key]
-        ordinals[ordinal_key] += 1
-        by_pair[(user, item)].append(len(events))
-        events.append(PurchaseEvent(event_id(catalog, invoice, code, ordinal), user, item, invoice, quantity,
-                                    price, country, ts))
-    kept = [e for e in events if e is not None]
-    report.events = len(kept)
-    return kept, report
+    keep = quantity > 0
+    buys = buys[keep].assign(quantity=quantity[keep])
+    report.events = len(buys)
+    return EventTable(catalog, buys[["InvoiceNo", "StockCode", "ordinal", "user", "item", "quantity", "price",
+                                     "Country", "ts"]].reset_index(drop=True)), report
+
+
+@dataclass
+class EventTable:
+    """The net purchase events of an import, column-wise (file order)."""
+
+    catalog: str
+    frame: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def keys(self) -> pd.Series:
+        f = self.frame
+        return self.catalog + "|" + f["InvoiceNo"] + "|" + f["StockCode"].str.upper() + "|" + f["ordinal"].astype(str)
+
+    def events(self) -> list[PurchaseEvent]:
+        f = self.frame
+        ids = [str(uuid.UUID(hashlib.md5(k.encode()).hexdigest())) for k in self.keys().tolist()]
+        return [PurchaseEvent(*fields) for fields in zip(
+            ids, f["user"].tolist(), f["item"].tolist(), f["InvoiceNo"].tolist(), f["quantity"].tolist(),
+            f["price"].tolist(), f["Country"].tolist(), f["ts"].dt.to_pydatetime().tolist(), strict=True)]
+
+    def copy_csv(self) -> bytes:
+        """CSV rows (key, user_id, item_id, quantity, invoice, ts, payload) for COPY."""
+        f = self.frame
+        country = f["Country"].map({c: json.dumps(c) for c in f["Country"].unique()})
+        payload = '{"unit_price":' + f["price"].map(repr) + ',"country":' + country + "}"
+        out = pd.DataFrame({"key": self.keys(), "user_id": f["user"], "item_id": f["item"],
+                            "quantity": f["quantity"], "invoice": f["InvoiceNo"],
+                            "ts": f["ts"].dt.strftime("%Y-%m-%d %H:%M:%S+00"), "payload": payload})
+        return out.to_csv(index=False, header=False).encode()
 
 
 # ---- the event log -------------------------------------------------------------------------------------------
 
-COPY_COLUMNS = ("event_id", "type", "user_id", "item_id", "catalog", "quantity", "invoice", "source", "ts",
-                "payload")
-
-
-async def write_events(pool: Any, events: list[PurchaseEvent], catalog: str) -> dict[str, int]:
-    """COPY the events into a temporary table, then insert the new ones; returns inserted / already present."""
-    records = [(e.event_id, "purchase", e.user_id, e.item_id, catalog, e.quantity, e.invoice, SOURCE, e.ts,
-                f'{{"unit_price":{e.unit_price!r},"country":{json.dumps(e.country)}}}')
-               for e in events]
+async def write_events(pool: Any, table: EventTable, catalog: str) -> dict[str, int]:
+    """COPY the events (CSV) into a temporary table, then insert the new ones with ``md5(key)::uuid`` as their
+    id; returns inserted / already present."""
+    data = table.copy_csv()
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL synchronous_commit = off")
-        await conn.execute("CREATE TEMP TABLE import_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
-        await conn.copy_records_to_table("import_events", records=records, columns=list(COPY_COLUMNS))
-        cols = ", ".join(COPY_COLUMNS)
-        status = await conn.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM import_events "  # noqa: S608
-                                    "ON CONFLICT (event_id) DO NOTHING")
+        await conn.execute("CREATE TEMP TABLE import_events (key text, user_id text, item_id text, quantity integer, "
+                           "invoice text, ts timestamptz, payload jsonb) ON COMMIT DROP")
+        await conn.copy_to_table("import_events", source=io.BytesIO(data), format="csv")
+        status = await conn.execute(
+            "INSERT INTO events (event_id, type, user_id, item_id, catalog, quantity, invoice, source, ts, payload) "
+            "SELECT md5(key)::uuid, 'purchase', user_id, item_id, $1, quantity, invoice, $2, ts, payload "
+            "FROM import_events ON CONFLICT (event_id) DO NOTHING", catalog, SOURCE)
     inserted = int(status.split()[-1])
-    return {"inserted": inserted, "already_present": len(events) - inserted}
+    return {"inserted": inserted, "already_present": len(table) - inserted}
 
 
 def history_from_rows(rows: Iterable[tuple[str, str, str, int | None]]) -> dict[str, dict[str, float]]:
@@ -307,7 +347,7 @@ async def run_import(settings: PipelineSettings, source: Path, catalog: str, *, 
                      date_until: str | None, rebuild: bool = True) -> dict[str, Any]:
     catalog_spec(catalog)
     started = time.perf_counter()
-    events, report = build_events(read_rows(source), catalog=catalog, date_from=date_from, date_until=date_until)
+    events, report = build_events(read_lines(source), catalog=catalog, date_from=date_from, date_until=date_until)
     parsed_s = time.perf_counter() - started
     pool = await pg.create_pool(settings, migrate=True)
     try:
