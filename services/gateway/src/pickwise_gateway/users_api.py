@@ -93,7 +93,7 @@ async def user_recommendations(user_id: UserId, redis: RedisDep, clients: Client
 
 
 @router.get("/items/{item_id}/bought-together", response_model=BoughtTogetherResponse, tags=["catalog"],
-            summary="Items bought in the same baskets as this one, by lift", responses={
+            summary="Items bought in the same baskets as this one, with lift", responses={
                 404: {"model": ErrorBody, "description": "no such item or catalog"}, **FEED_ERRORS})
 async def bought_together(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep,
                           k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:

@@ -102,7 +102,8 @@ async def similar(item_id: api.ItemId, models: CfModelsDep, items: CatalogItemsD
 
 
 @router.get("/cf/items/{item_id}/bought-together", response_model=BoughtTogetherResponse, responses=NOT_FOUND,
-            summary="Items bought in the same baskets, by lift (empty when none passes the minimum support)")
+            summary="Items bought in the same baskets, best NPMI first, with lift and support (empty when none passes "
+                    "the minimum support)")
 async def bought_together(item_id: api.ItemId, models: CfModelsDep, items: CatalogItemsDep,
                           catalog: CatalogQuery = DEFAULT_CATALOG, k: K = 10) -> BoughtTogetherResponse:
     catalog = catalog_spec(catalog).name
