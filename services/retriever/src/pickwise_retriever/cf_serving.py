@@ -24,6 +24,7 @@ log = logging.getLogger("pickwise.retriever.cf")
 CLICK_SEEDS = 5          # the user's most recent clicks whose CF neighbours join the feed
 CLICK_DECAY = 0.6        # weight of the i-th most recent click: CLICK_DECAY ** i
 NEIGHBOURS_PER_CLICK = 20
+KNOWN_ROOM = 50          # extra candidates asked of the model for the ids the served catalog may not hold
 
 
 class CfModels:
@@ -170,24 +171,18 @@ def reason_of(sources: Mapping[str, float]) -> str:
 
 def recommend(model: cf.CfModel, state: UserState, k: int, *, exclude: Iterable[str] = (),
               click_weight: float = 0.3, known: Callable[[str], bool] = lambda _: True) -> Feed:
-    """The user's feed (pure): ``cf.blend`` of repeat purchases, ALS on the folded-in history, bought-together
-    and popularity with the model's weights, plus the CF neighbours of the recent clicks (``click_weight``);
+    """The user's feed (pure): ``CfModel.recommend_scored`` (``cf.blend`` of repeat purchases, ALS on the
+    folded-in history, bought-together and popularity with the model's weights), plus the CF neighbours of the
+    recent clicks (``click_weight``);
     never a dismissed or excluded item, nor one the served catalog does not hold (``known``). A user with no
     history and no click the model knows gets popularity alone (``cold_start``)."""
     excluded = set(exclude) | state.dismissed
-    weights = model.blend_weights
     history = {item: w for item, w in state.history.items() if w > 0}
     clicked = click_neighbours(model, state.clicks) if click_weight > 0 else {}
     cold = not history and not clicked
-    if cold:
-        weights = cf.BlendWeights(repeat=0.0, als=0.0, popularity=1.0, bought_together=0.0)
-    als = dict(model.als_scores(history, weights.candidates, excluded)) if weights.als and history else {}
-    # room for what the filters below drop: excluded ids, and ids of items the catalog does not serve
-    room = weights.candidates + k + len(excluded)
-    popular = dict(model.popularity[:room])
-    together = model.bought_together_scores(history) if weights.bought_together and history else {}
-    blended = cf.blend(history, als, popular, weights, room + len(history) + len(together), excluded,
-                       repeat_rate=model.item_repeat_rate, bought_together=together)
+    # exactly what the offline evaluation scores (CfModel.recommend_scored: cf.blend with the model's weights,
+    # popularity alone without history), with room for the ids the catalog does not serve, dropped below
+    blended = model.recommend_scored(history, k + KNOWN_ROOM, excluded)
     totals = {s.item_id: s.score for s in blended}
     sources = {s.item_id: dict(s.sources) for s in blended}
     top_click = max(clicked.values(), default=0.0)

@@ -120,3 +120,11 @@ def test_newer_version_is_picked_up_and_a_broken_one_keeps_the_old(tmp_path: Pat
     assert models.refresh() == []
     assert models.version("retail") == "cf-v20261201T000100Z"
     assert models.status()["failed"] == {"retail": "cf-v20261201T000200Z"}
+
+
+@pytest.mark.parametrize("history", [{}, {"or-A": 2.0}, {"or-A": 1.0, "or-E": 3.0, "or-Z": 1.0}])
+def test_without_clicks_the_feed_is_what_the_offline_evaluation_scores(history: dict[str, float]) -> None:
+    model = tiny_model()
+    served = cf_serving.recommend(model, UserState(history=dict(history)), 4, exclude=["or-B"])
+    assert [(s.item_id, s.score) for s in served.items] == [
+        (item, pytest.approx(score, abs=1e-5)) for item, score in model.recommend(history, 4, exclude=["or-B"])]
