@@ -171,3 +171,12 @@ def test_bad_request_is_422_naming_the_field(payload, field):
     response = post(GeneratorSettings(), payload)
     assert response.status_code == 422
     assert field in [f["field"] for f in response.json()["error"]["fields"]]
+
+
+@pytest.mark.parametrize("path", ["/v1/generate", "/v1/generate/stream"])
+def test_unknown_catalog_is_404_before_any_answer_or_stream(path, make_item):
+    with TestClient(create_app(GeneratorSettings())) as client:
+        response = client.post(path, json={"query": "x", "catalog": "books",
+                                           "items": [make_item("a").model_dump(mode="json")]})
+    assert response.status_code == 404
+    assert response.json()["error"]["fields"][0]["field"] == "catalog"

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from pickwise_common.app import require_admin_key
+from pickwise_common.catalogs import catalog_spec
 from pickwise_common.errors import InvalidInput
-from pickwise_common.schemas import RerankRequest, RerankResponse
+from pickwise_common.schemas import ErrorBody, RerankRequest, RerankResponse
 from pickwise_reranker.deps import RerankerDep, SettingsDep
 from pickwise_reranker.models import reload_models
 
@@ -16,8 +17,10 @@ router = APIRouter()
 
 
 @router.post("/v1/rerank", response_model=RerankResponse, tags=["rerank"],
-             summary="Order retrieval candidates: cross-encoder, learned ranker, behaviour boost")
+             summary="Order retrieval candidates: cross-encoder, learned ranker, behaviour boost",
+             responses={404: {"model": ErrorBody, "description": "unknown `catalog`"}})
 async def rerank(body: RerankRequest, reranker: RerankerDep) -> RerankResponse:
+    catalog_spec(body.catalog)  # the behaviour boost reads that catalog's keys: an unknown one is a 404 up front
     seen: set[str] = set()
     for n, cand in enumerate(body.candidates):
         if cand.item.item_id in seen:

@@ -185,3 +185,10 @@ def test_a_duplicate_candidate_is_422_naming_it(redis_url, tmp_path, make_candid
         response = client.post("/v1/rerank", json=payload(cands))
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "body.candidates.2.item.item_id"
+
+
+def test_unknown_catalog_is_404_naming_it(redis_url, tmp_path):
+    with TestClient(create_app(settings(redis_url, tmp_path))) as client:
+        response = client.post("/v1/rerank", json={"query": "x", "candidates": [], "catalog": "books"})
+    assert response.status_code == 404
+    assert response.json()["error"]["fields"][0]["field"] == "catalog"
