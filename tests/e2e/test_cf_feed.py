@@ -71,6 +71,11 @@ def retail_model(stack, gateway) -> cf.CfModel:
         checks = httpx.get(stack.url("retriever") + "/readyz", timeout=5).json()["checks"]
         return checks.get("cf_models", {}).get("versions", {}).get("retail") == model.version
     eventually(served, f"the retriever serving CF model {model.version}")
+
+    def answered() -> bool:  # the gateway asks again a few seconds after it last saw no model
+        body = gateway.get("/v1/users/probe/recommendations", params={"catalog": "retail", "k": 1}).json()
+        return body.get("model_version") == model.version
+    eventually(answered, f"the gateway's feed answered by CF model {model.version}")
     return model
 
 

@@ -15,6 +15,7 @@ from pickwise_common.app import service_app
 from pickwise_common.kafka import ALL_TOPICS
 from pickwise_gateway import api, events_api, users_api, web
 from pickwise_gateway.auth import PublicApiMiddleware
+from pickwise_gateway.cf_availability import CfCatalogs
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.rate_limit import RateLimits
@@ -63,6 +64,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                       description="Public REST API of Pickwise: recommendations, search, catalog reads, events. "
                                   "Every `/v1/*` call needs an `X-API-Key` header.")
     limits = app.state.rate_limits = RateLimits(settings)
+    app.state.cf_catalogs = CfCatalogs()
     # innermost (after request ids, metrics, tracing and admission), so a rejected call still carries its
     # request id
     app.user_middleware.append(Middleware(PublicApiMiddleware, api_keys=settings.api_keys, limits=limits,

@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 
 from pickwise_common.http import ServiceClient
 from pickwise_common.kafka import JsonProducer
+from pickwise_gateway.cf_availability import CfCatalogs
 from pickwise_gateway.config import GatewaySettings
 from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.recommendation import Recommender
@@ -44,6 +45,10 @@ async def get_redis(request: Request) -> Any | None:
     return getattr(request.app.state, "redis", None)
 
 
+async def get_cf_catalogs(request: Request) -> CfCatalogs:
+    return request.app.state.cf_catalogs
+
+
 async def get_retriever(request: Request) -> ServiceClient:
     return request.app.state.clients["retriever"]
 
@@ -75,4 +80,5 @@ RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 PublisherDep = Annotated[SessionEventPublisher, Depends(get_publisher)]
 RetrieverDep = Annotated[ServiceClient, Depends(get_retriever)]
 RedisDep = Annotated[Any | None, Depends(get_redis)]
+CfCatalogsDep = Annotated[CfCatalogs, Depends(get_cf_catalogs)]
 CatalogDep = Annotated[str, Depends(get_catalog)]

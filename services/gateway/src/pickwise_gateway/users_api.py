@@ -19,7 +19,7 @@ from pickwise_common.public_api import MAX_K, FeedItem, FeedResponse
 from pickwise_common.schemas import BoughtTogetherResponse, CfRecommendRequest, CfRecommendResponse, ErrorBody
 from pickwise_gateway import feed
 from pickwise_gateway.api import ERRORS, ItemId, _proxy
-from pickwise_gateway.deps import CatalogDep, ClientsDep, RedisDep, RetrieverDep
+from pickwise_gateway.deps import CatalogDep, CfCatalogsDep, ClientsDep, RedisDep, RetrieverDep
 
 log = logging.getLogger("pickwise.gateway.users")
 
@@ -57,7 +57,7 @@ async def _dismissed(redis: Any | None, user_id: str, catalog: str) -> set[str]:
             summary="A user's personal feed: collaborative filtering where the catalog has a model",
             responses=FEED_ERRORS)
 async def user_recommendations(user_id: UserId, redis: RedisDep, clients: ClientsDep, catalog: CatalogDep,
-                               k: Annotated[int, Query(ge=1, le=FEED_MAX_K)] = 10,
+                               cf_catalogs: CfCatalogsDep, k: Annotated[int, Query(ge=1, le=FEED_MAX_K)] = 10,
                                explain: Annotated[bool, Query(description="each item's sources and their "
                                                                           "contributions")] = False) -> FeedResponse:
     """With a CF model for the catalog: the user's repeat purchases, ALS on their history folded in at request
@@ -67,14 +67,18 @@ async def user_recommendations(user_id: UserId, redis: RedisDep, clients: Client
     start = time.perf_counter()
     reasons: list[str] = []
     body = CfRecommendRequest(catalog=catalog, user_id=user_id, k=k, explain=explain)
-    try:
-        answer = CfRecommendResponse.model_validate(await clients["retriever"].post_json(
-            "/v1/cf/recommend", body.model_dump(mode="json"), timeout_ms=CF_TIMEOUT_MS, idempotent=True))
-    except (DependencyUnavailable, DownstreamError, NotFound, ValidationError) as exc:
-        log.info("CF feed unavailable, serving the content feed: %s", exc)
-        reasons.append("retriever_unavailable")
-        feed.FEED_DEGRADED.labels("retriever_unavailable").inc()
-        answer = None
+    answer: CfRecommendResponse | None = None
+    if cf_catalogs.maybe_has_model(catalog):
+        try:
+            answer = CfRecommendResponse.model_validate(await clients["retriever"].post_json(
+                "/v1/cf/recommend", body.model_dump(mode="json"), timeout_ms=CF_TIMEOUT_MS, idempotent=True))
+        except (DependencyUnavailable, DownstreamError, NotFound, ValidationError) as exc:
+            log.info("CF feed unavailable, serving the content feed: %s", exc)
+            reasons.append("retriever_unavailable")
+            feed.FEED_DEGRADED.labels("retriever_unavailable").inc()
+        else:
+            if answer.model_version is None:
+                cf_catalogs.no_model(catalog)
     cf_ms = round((time.perf_counter() - start) * 1000, 2)
     if answer is not None and answer.model_version is not None:
         reasons += [r for r in answer.degradation_reasons if r not in reasons]

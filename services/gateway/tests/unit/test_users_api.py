@@ -129,3 +129,13 @@ async def test_similar_asks_the_cf_route_and_bought_together_passes_k_and_catalo
     assert [(r.url.path, dict(r.url.params)) for r in fakes.seen["retriever"]] == [
         ("/v1/cf/items/or-A/similar", {"k": "3", "catalog": "retail"}),
         ("/v1/cf/items/or-A/bought-together", {"k": "4", "catalog": "retail"})]
+
+
+async def test_a_catalog_without_a_model_is_not_asked_again_for_a_while(fakes) -> None:
+    fakes.handlers["retriever"] = _content_retriever(fakes, cf=httpx.Response(200, json=_cf_answer(
+        fakes, [], cold=True, version=None)))
+    fakes.handlers["session"] = lambda request: httpx.Response(404, json={"error": {"code": "not_found"}})
+    async with _client(fakes) as client:
+        for _ in range(3):
+            assert (await client.get("/v1/users/u1/recommendations", params={"k": 2})).status_code == 200
+    assert [r.url.path for r in fakes.seen["retriever"]].count("/v1/cf/recommend") == 1
