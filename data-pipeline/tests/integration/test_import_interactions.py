@@ -19,6 +19,7 @@ import redis
 from pickwise_common import cf
 from pickwise_common.redis import popularity_all_key, user_history_key
 from pickwise_common.settings import default_data_root
+from pickwise_pipeline.interactions import build_events, read_lines
 
 pytestmark = pytest.mark.integration
 
@@ -64,10 +65,14 @@ def pipeline(env: dict[str, str], *args: str) -> dict:
 
 
 def count_events(env: dict[str, str]) -> int:
-    async def go() -> int:
+    return query(env, "SELECT count(*) FROM events WHERE catalog = 'retail' AND type = 'purchase'")[0][0]
+
+
+def query(env: dict[str, str], sql: str) -> list:
+    async def go() -> list:
         conn = await asyncpg.connect(env["PICKWISE_POSTGRES_URL"])
         try:
-            return await conn.fetchval("SELECT count(*) FROM events WHERE catalog = 'retail' AND type = 'purchase'")
+            return await conn.fetch(sql)
         finally:
             await conn.close()
 
@@ -80,6 +85,11 @@ def test_second_import_adds_nothing_and_train_cf_writes_a_loadable_model(env):
     assert first["malformed"] == 2
     assert first["inserted"] == first["events"] > 1000
     assert count_events(env) == first["events"]
+    table, _ = build_events(read_lines(Path(env["CF_SOURCE"])))
+    expected = {e.event_id: (e.user_id, e.item_id, e.quantity) for e in table.events()}
+    stored = {str(r["event_id"]): (r["user_id"], r["item_id"], r["quantity"])
+              for r in query(env, "SELECT event_id, user_id, item_id, quantity FROM events WHERE catalog = 'retail'")}
+    assert stored == expected
 
     second = pipeline(env, "import-interactions", "--catalog", "retail", "--source", env["CF_SOURCE"])
     assert second["inserted"] == 0 and second["already_present"] == first["events"]

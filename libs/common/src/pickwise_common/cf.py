@@ -57,12 +57,13 @@ class BlendWeights:
     NPMI of a pair with an item of the user's history.
     """
 
+    # tuned by `pickwise-pipeline evaluate-cf` on the validation month (train <= 2011-09-30, validate October)
     repeat: float = 1.0
-    als: float = 0.5
-    popularity: float = 0.05
-    bought_together: float = 0.0
-    repeat_rate_power: float = 0.0
-    history_power: float = 1.0
+    als: float = 0.75
+    popularity: float = 0.2
+    bought_together: float = 0.05
+    repeat_rate_power: float = 1.0
+    history_power: float = 0.75
     candidates: int = 200
 
     def as_dict(self) -> dict[str, float]:

@@ -48,7 +48,8 @@ def test_blend_ranks_by_weighted_normalised_sources_and_explains():
 
 
 def test_blend_never_returns_excluded_items_and_cuts_at_k():
-    ranked = blend({"a": 4.0, "b": 2.0}, {"c": 1.0}, {"d": 1.0}, BlendWeights(), k=2, exclude={"a"})
+    ranked = blend({"a": 4.0, "b": 2.0}, {"c": 1.0}, {"d": 1.0}, BlendWeights(als=0.5, history_power=1.0), k=2,
+                   exclude={"a"})
     assert [s.item_id for s in ranked] == ["b", "c"]
 
 
