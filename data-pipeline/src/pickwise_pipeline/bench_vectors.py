@@ -182,9 +182,104 @@ def run_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+SCALE_INDEXES: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = [
+    ("IVF_FLAT", {"nlist": 1024}, [{"nprobe": 16}, {"nprobe": 64}]),
+    ("HNSW", {"M": 16, "efConstruction": 200}, [{"ef": 64}, {"ef": 128}, {"ef": 256}]),
+]
+
+
+def like_catalog(vectors: np.ndarray, n: int, rng: np.random.Generator, noise: float = 0.35) -> np.ndarray:
+    """``n`` unit vectors around the catalog's own (each a catalog vector plus Gaussian noise, renormalised):
+    clustered like a real catalog grown by variants of its items, unlike uniform random vectors, which no
+    approximate index handles well and no catalog looks like."""
+    base = vectors[rng.integers(len(vectors), size=n)]
+    out = base + rng.standard_normal(base.shape).astype(np.float32) * (noise / np.sqrt(vectors.shape[1]))
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def run_scale(args: argparse.Namespace) -> int:
+    """Top-50 latency and recall@50 against exact search, per index type and search parameters, on ``--scale``
+    vectors shaped like the ingested catalog's; and the retriever's in-process exact search at that size."""
+    from pymilvus import MilvusClient
+
+    from pickwise_retriever.vectors import CatalogVectors
+
+    settings = PipelineSettings()
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    client = MilvusClient(uri=settings.milvus_uri, token=token)
+    nrng = np.random.default_rng(13)
+    existing = client.query(settings.milvus_collection, filter='catalog != ""', output_fields=["vector"], limit=16384)
+    catalog_vectors = np.array([r["vector"] for r in existing], dtype=np.float32)
+    vectors = like_catalog(catalog_vectors, args.scale, nrng)
+    rows = _rows(vectors, random.Random(13))
+    queries = like_catalog(catalog_vectors, args.queries, nrng)
+    price = np.array([r["price"] for r in rows])
+    brand = np.array([r["brand"] for r in rows])
+    ram = np.array([r["ram_gb"] for r in rows])
+    masks = {"": np.ones(len(rows), dtype=bool), FILTERS[0]: (brand == "Samsung") & (price <= 20000.0),
+             FILTERS[1]: (price >= 30000.0) & (ram >= 8.0), FILTERS[3]: price <= 15000.0}
+    exprs = list(masks)
+    exact = CatalogVectors([r["item_id"] for r in rows], vectors, np.ones(len(rows), dtype=bool))
+    truth: dict[tuple[int, str], set[str]] = {}
+    latencies = []
+    for q, query in enumerate(queries):
+        for expr in exprs:
+            t = time.perf_counter()
+            hits = exact.search(query, masks[expr], 50)
+            latencies.append((time.perf_counter() - t) * 1000)
+            truth[(q, expr)] = {i for i, _ in hits}
+    out: list[dict[str, Any]] = [{"index": "in-process exact (numpy)", "params": {}, "recall@50": 1.0,
+                                  "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+                                  "p99_ms": round(float(np.percentile(latencies, 99)), 2)}]
+    print(json.dumps(out[-1]), flush=True)
+    specs = [("FLAT", {}, [{}]), *SCALE_INDEXES]
+    for kind, build, searches in specs:
+        name = f"bench_scale_{kind.lower()}"
+        if client.has_collection(name):
+            client.drop_collection(name)
+        index = client.prepare_index_params()
+        index.add_index(field_name="vector", index_type=kind, metric_type="IP", params=build)
+        client.create_collection(name, schema=milvus_schema(vectors.shape[1]), index_params=index)
+        t = time.perf_counter()
+        try:
+            for start in range(0, len(rows), 2000):
+                client.insert(name, rows[start:start + 2000])
+            client.flush(name)
+            client.load_collection(name)
+            build_s = round(time.perf_counter() - t, 1)
+            for params in searches:
+                latencies, recalls, recalls_filtered = [], [], []
+                for q, query in enumerate(queries):
+                    for expr in exprs:
+                        t = time.perf_counter()
+                        hits = client.search(name, data=[query.tolist()], filter=expr, limit=50,
+                                             output_fields=["item_id"], anns_field="vector",
+                                             search_params={"metric_type": "IP", "params": params})
+                        latencies.append((time.perf_counter() - t) * 1000)
+                        found = {str(h["entity"]["item_id"]) for h in hits[0]}
+                        want = truth[(q, expr)]
+                        recall = len(found & want) / max(1, len(want))
+                        (recalls_filtered if expr else recalls).append(recall)
+                row = {"index": kind, "build": build, "params": params, "insert_index_load_s": build_s,
+                       "recall@50": round(float(np.mean(recalls)), 4),
+                       "recall@50_filtered": round(float(np.mean(recalls_filtered)), 4),
+                       "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+                       "p99_ms": round(float(np.percentile(latencies, 99)), 2)}
+                out.append(row)
+                print(json.dumps(row), flush=True)
+        finally:
+            client.drop_collection(name)
+    client.close()
+    if args.out:
+        Path(args.out).write_text(json.dumps({"vectors": len(rows), "queries": len(queries), "rows": out}, indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.cost:
         return run_cost(args)
+    if args.scale:
+        return run_scale(args)
     from pymilvus import MilvusClient
 
     settings = PipelineSettings()
@@ -230,6 +325,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--cost", action="store_true",
                         help="per-search CPU of the local Milvus Lite server by output fields, limit, filter, "
                              "index type and client API, on the ingested collection")
-    parser.add_argument("--queries", type=int, default=40, help="--cost: query vectors (catalog items)")
-    parser.add_argument("--out", help="--cost: also write the rows to this JSON file")
+    parser.add_argument("--scale", type=int, default=0,
+                        help="recall@50 vs exact and latency per index and search parameters on this many vectors "
+                             "shaped like the ingested catalog's, and the in-process exact search at that size")
+    parser.add_argument("--queries", type=int, default=40, help="--cost / --scale: query vectors")
+    parser.add_argument("--out", help="--cost / --scale: also write the rows to this JSON file")
     parser.set_defaults(func=run)

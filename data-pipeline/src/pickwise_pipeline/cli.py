@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "bench_retriever",
     "bench_vectors",
     "bench_encoder",
+    "bench_retrieve_cpu",
     "bench",
     "train_ranker",
     "bench_click",
