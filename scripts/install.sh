@@ -36,6 +36,9 @@ case "$PART" in
       "${PIP[@]}" torch==2.13.0
     fi
     "${PIP[@]}" -c constraints.txt "${editable_args[@]}"
+    # the query encoder's ONNX export, built from the bundled model's local weights (decision 0906); on failure
+    # the services encode with torch, so this never fails the install
+    "$VENV/bin/python" -m pickwise_common.onnx_encoder || true
     ;;
   test)
     "${PIP[@]}" -c constraints.txt "${editable_args[@]}" -e ".[dev]"

@@ -207,3 +207,25 @@ class OnnxEncoder:
         out = np.empty((len(texts), chunks[0].shape[1]), dtype=np.float32)
         out[order] = np.vstack(chunks)
         return out
+
+
+def main() -> int:
+    """``python -m pickwise_common.onnx_encoder``: build the export of the configured embedding model now (the
+    install step runs it), fp32 and int8, so the first start of a retriever does not pay for it."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from pickwise_common.embeddings import resolve_model_path
+    from pickwise_common.settings import ModelSettings
+
+    settings = ModelSettings()
+    source = resolve_model_path(settings.embedding_model)
+    try:
+        for quantize in (False, True):
+            print(model_files(source, Path(settings.models_dir) / "onnx", quantize=quantize))
+    except OnnxUnavailable as exc:
+        print(f"onnx export unavailable, the services will encode with torch: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
