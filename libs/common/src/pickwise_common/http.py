@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from pickwise_common.admission import OVERLOADED
@@ -147,14 +148,14 @@ class ServiceClient:
         return self._decode(await self.request("GET", path, **kwargs))
 
     async def post_json(self, path: str, body: Any, **kwargs: Any) -> Any:
-        return self._decode(await self.request("POST", path, json=body, **kwargs))
+        return self._decode(await self.request("POST", path, content=orjson.dumps(body), **kwargs))
 
     def _decode(self, response: httpx.Response) -> Any:
         """The body as JSON; a body that is not JSON is the downstream's fault (a dependency error), so callers
         never need to catch ``ValueError`` — which would also swallow their own bugs."""
         try:
-            return response.json()
-        except ValueError as exc:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
             raise DependencyUnavailable(f"{self.target} answered a body that is not JSON",
                                         dependency=self.target) from exc
 
