@@ -44,6 +44,15 @@ def _when(report: Report) -> str:
     return f" ({report['created_at'][:10]})" if report.get("created_at") else ""
 
 
+def _caches(report: Report) -> str:
+    """What the caches were doing (cold: distinct queries; cache-hit), for titles; empty for older reports."""
+    return f", caches {report['caches']}" if report.get("caches") else ""
+
+
+# the sum of the stack's processes is said in the title, not drawn as one more bar
+STACK_TOTAL = "stack total"
+
+
 def latency_vs_concurrency(bench: Report, path: Path) -> Path:
     """p50 (solid) and p95 (dashed) latency, and throughput, against concurrency, one colour per endpoint."""
     rows = bench["results"]
@@ -64,7 +73,7 @@ def latency_vs_concurrency(bench: Report, path: Path) -> Path:
         axes.set_ylim(bottom=0)
         axes.set_xticks(levels)
         axes.legend(fontsize="small")
-    figure.suptitle(f"Gateway under load: make bench{_when(bench)}")
+    figure.suptitle(f"Gateway under load: make bench{_caches(bench)}{_when(bench)}")
     return _save(figure, path)
 
 
@@ -75,7 +84,7 @@ def cpu_per_request(bench: Report, path: Path) -> Path | None:
         return None
     endpoints = sorted({r["endpoint"] for r in rows})
     top = {e: max((r for r in rows if r["endpoint"] == e), key=lambda r: r["concurrency"]) for e in endpoints}
-    processes = sorted({p for r in top.values() for p in r["cpu_ms_per_request"]},
+    processes = sorted({p for r in top.values() for p in r["cpu_ms_per_request"] if p != STACK_TOTAL},
                        key=lambda p: -max(r["cpu_ms_per_request"].get(p, 0.0) for r in top.values()))
     figure = _figure(10, 4)
     axes = figure.subplots()
@@ -86,7 +95,10 @@ def cpu_per_request(bench: Report, path: Path) -> Path | None:
         bars = axes.bar(xs, values, width, color=colour, label=f"{endpoint} (c={top[endpoint]['concurrency']})")
         axes.bar_label(bars, fmt="%.1f", fontsize="x-small")
     axes.set_xticks(range(len(processes)), processes, rotation=20)
-    axes.set(ylabel="CPU ms per request", title=f"CPU per request by process: make bench{_when(bench)}")
+    totals = ", ".join(f"{e} {top[e]['cpu_ms_per_request'][STACK_TOTAL]:.1f} ms" for e in endpoints
+                       if STACK_TOTAL in top[e]["cpu_ms_per_request"])
+    axes.set(ylabel="CPU ms per request", title=f"CPU per request by process: make bench{_caches(bench)}{_when(bench)}"
+             + (f"\nstack total: {totals}" if totals else ""))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize="small")
     return _save(figure, path)
