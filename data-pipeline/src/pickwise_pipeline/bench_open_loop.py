@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  ".pickwise/reports/bench-open-loop.json)")
     args = parser.parse_args(argv)
     results = asyncio.run(main_async(args))
-    report = {"kind": "bench-open-loop", "caches": CACHES_COLD, "cpu_count": os.cpu_count(), "results": results}
+    report = {"kind": "bench-open-loop", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+              "caches": CACHES_COLD, "cpu_count": os.cpu_count(), "results": results}
     if args.out:
         write_report(args.out, report)
     print(json.dumps(report, indent=2))
