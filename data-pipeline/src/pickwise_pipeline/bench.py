@@ -226,6 +226,7 @@ class StackCpu:
         self.metrics_client = metrics_client
         self._before: dict[int, stack_cpu.ProcessSample] = {}
         self._before_metrics: dict[str, float] = {}
+        self._client_before = time.process_time()
 
     async def start(self) -> None:
         self._before = stack_cpu.sample_stack(self.port)
