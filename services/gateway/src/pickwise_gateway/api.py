@@ -20,7 +20,15 @@ from pickwise_common.public_api import (
 from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody, Item
 from pickwise_common.telemetry import request_id_var
 from pickwise_gateway import variants
-from pickwise_gateway.deps import CatalogDep, CatalogScopeDep, PublisherDep, RecommenderDep, RetrieverDep, SettingsDep
+from pickwise_gateway.deps import (
+    CatalogDep,
+    CatalogScopeDep,
+    ItemCatalogDep,
+    PublisherDep,
+    RecommenderDep,
+    RetrieverDep,
+    SettingsDep,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -109,14 +117,14 @@ NOT_FOUND = {404: {"model": ErrorBody, "description": "no such item in the catal
 
 @router.get("/items/{item_id}", response_model=Item, tags=["catalog"], summary="One catalog item",
             responses={**ERRORS, **NOT_FOUND})
-async def item(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep) -> JSONResponse:
+async def item(item_id: ItemId, retriever: RetrieverDep, catalog: ItemCatalogDep) -> JSONResponse:
     return await _proxy(retriever, f"/v1/items/{item_id}", {"catalog": catalog})
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse, tags=["catalog"],
             summary="Items similar to one item: CF neighbours where it has purchase history, content otherwise",
             responses={**ERRORS, **NOT_FOUND})
-async def similar(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep,
+async def similar(item_id: ItemId, retriever: RetrieverDep, catalog: ItemCatalogDep,
                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
     """`source` says which answered: `cf` (neighbours by the ALS factors of the catalog's CF model, decision
     0813) or `content` (by embedding: the item has no history, or the catalog no CF model)."""

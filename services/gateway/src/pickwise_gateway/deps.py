@@ -72,6 +72,12 @@ async def get_catalog(scope: CatalogScopeDep, catalog: CatalogQuery = None) -> s
     return scope.resolve(catalog, field="query.catalog")
 
 
+async def get_item_catalog(request: Request, scope: CatalogScopeDep, catalog: CatalogQuery = None) -> str:
+    """The catalog of an item route (``/v1/items/{item_id}/...``): named, else the key's single catalog, else
+    the catalog the item id's prefix names (``or-…`` is retail), else the default."""
+    return scope.for_event(catalog, str(request.path_params.get("item_id", "")), field="query.catalog")
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ProducerDep = Annotated[JsonProducer, Depends(get_producer)]
 KnownItemsDep = Annotated[KnownItems, Depends(get_known_items)]
@@ -82,3 +88,4 @@ RetrieverDep = Annotated[ServiceClient, Depends(get_retriever)]
 RedisDep = Annotated[Any | None, Depends(get_redis)]
 CfCatalogsDep = Annotated[CfCatalogs, Depends(get_cf_catalogs)]
 CatalogDep = Annotated[str, Depends(get_catalog)]
+ItemCatalogDep = Annotated[str, Depends(get_item_catalog)]

@@ -19,7 +19,7 @@ from pickwise_common.public_api import MAX_K, FeedItem, FeedResponse
 from pickwise_common.schemas import BoughtTogetherResponse, CfRecommendRequest, CfRecommendResponse, ErrorBody
 from pickwise_gateway import feed
 from pickwise_gateway.api import ERRORS, ItemId, _proxy
-from pickwise_gateway.deps import CatalogDep, CfCatalogsDep, ClientsDep, RedisDep, RetrieverDep
+from pickwise_gateway.deps import CatalogDep, CfCatalogsDep, ClientsDep, ItemCatalogDep, RedisDep, RetrieverDep
 
 log = logging.getLogger("pickwise.gateway.users")
 
@@ -99,7 +99,7 @@ async def user_recommendations(user_id: UserId, redis: RedisDep, clients: Client
 @router.get("/items/{item_id}/bought-together", response_model=BoughtTogetherResponse, tags=["catalog"],
             summary="Items bought in the same baskets as this one, with lift", responses={
                 404: {"model": ErrorBody, "description": "no such item or catalog"}, **FEED_ERRORS})
-async def bought_together(item_id: ItemId, retriever: RetrieverDep, catalog: CatalogDep,
+async def bought_together(item_id: ItemId, retriever: RetrieverDep, catalog: ItemCatalogDep,
                           k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
     """Co-purchases from the catalog's CF model (baskets = invoices) with lift, NPMI and support; an empty
     list when the item has none above the minimum support or the catalog has no model (`model_version` null)."""

@@ -179,11 +179,16 @@ async def test_malformed_catalog_is_422(fakes) -> None:
 
 
 async def test_catalog_reads_pass_the_catalog_to_the_retriever(fakes) -> None:
+    """An item route without ``catalog`` serves the catalog its id's prefix names (an unrestricted key)."""
     fakes.handlers["retriever"] = lambda request: httpx.Response(200, json={"source": "all", "candidates": []})
     async with gateway(fakes) as client:
         await client.get("/v1/popular", headers={"X-API-Key": "retail-key"})
         await client.get("/v1/items/or-85123A/similar", params={"k": 3}, headers={"X-API-Key": "all-key"})
-    assert [dict(r.url.params).get("catalog") for r in fakes.seen["retriever"]] == ["retail", "flipkart"]
+        await client.get("/v1/items/fm-00001/similar", params={"k": 3}, headers={"X-API-Key": "all-key"})
+        await client.get("/v1/items/or-85123A/similar", params={"k": 3, "catalog": "flipkart"},
+                         headers={"X-API-Key": "all-key"})
+    assert [dict(r.url.params).get("catalog") for r in fakes.seen["retriever"]] == [
+        "retail", "retail", "flipkart", "flipkart"]
 
 
 @pytest.mark.parametrize("k", [0, 51])
