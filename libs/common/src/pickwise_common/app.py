@@ -304,7 +304,7 @@ def service_app(name: str, settings: ServiceSettings, *, lifespan: Lifespan | No
             name, max_in_flight=settings.admission_max_in_flight, queue_max=settings.admission_queue_max,
             queue_timeout_ms=settings.admission_queue_timeout_ms), exempt=admission_exempt)
     app.add_middleware(RequestContextMiddleware, service=name, max_body_bytes=settings.max_body_bytes)
-    # one server span per request; no extra span per ASGI receive/send message (2-3 a request, each a recorded
+    # one server span per request; no extra span per ASGI receive/send message (4 for a small POST, each a recorded
     # SDK span: CPU on every hop, nothing a trace reader uses; decision 0904)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
     return app
