@@ -342,6 +342,15 @@ def resolve(args: argparse.Namespace, settings: PipelineSettings) -> Source:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.all:  # every catalog from its default file, the default catalog first (see launcher.stack)
+        if args.catalog or args.source or args.mapping:
+            print("--all takes no --catalog, --source or --mapping", file=sys.stderr)
+            return 2
+        for name in CATALOGS:
+            code = run(argparse.Namespace(**{**vars(args), "all": False, "catalog": name}))
+            if code:
+                return code
+        return 0
     settings = PipelineSettings()
     source = resolve(args, settings)
     if not source.path.is_file():
@@ -367,6 +376,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--source", help="the catalog's file (default: PICKWISE_CATALOG_PATH or the Flipkart CSV "
                                          "for flipkart, data/retail/online_retail.csv.gz for retail)")
     parser.add_argument("--mapping", help="JSON column mapping for another catalog (see catalog.ColumnMapping)")
+    parser.add_argument("--all", action="store_true",
+                        help=f"load every catalog ({', '.join(CATALOGS)}) from its default file, in that order")
     parser.add_argument("--if-changed", action="store_true",
                         help="skip when the file fingerprint and embedding model match the last load")
     parser.add_argument("--verbose", action="store_true",
