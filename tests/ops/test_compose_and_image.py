@@ -97,7 +97,7 @@ def test_every_long_running_container_has_a_healthcheck(compose_config) -> None:
 
 def test_start_order_follows_the_dependencies(compose_config) -> None:
     services = compose_config["services"]
-    assert services["pipeline"]["command"] == ["python", "-m", "pickwise_pipeline", "ingest", "--if-changed"]
+    assert services["pipeline"]["command"] == ["python", "-m", "pickwise_pipeline", "ingest", "--all", "--if-changed"]
     assert services["retriever"]["depends_on"]["pipeline"]["condition"] == "service_completed_successfully"
     assert services["pipeline"]["depends_on"]["milvus"]["condition"] == "service_healthy"
     assert services["milvus"]["depends_on"]["etcd"]["condition"] == "service_healthy"
