@@ -36,7 +36,7 @@ import pandas as pd
 from pickwise_common import cf
 from pickwise_common import postgres as pg
 from pickwise_common import redis as rd
-from pickwise_common.catalogs import catalog_spec
+from pickwise_common.catalogs import UnknownCatalog, catalog_spec
 from pickwise_common.schemas import EVENT_WEIGHTS, EventType
 from pickwise_pipeline.retail_codes import is_product_code, retail_item_id
 from pickwise_pipeline.settings import PipelineSettings
@@ -280,18 +280,22 @@ class EventTable:
 async def write_events(pool: Any, table: EventTable, catalog: str) -> dict[str, int]:
     """COPY the events (CSV) into a temporary table, then insert the new ones with ``md5(key)::uuid`` as their
     id; returns inserted / already present."""
+    started = time.perf_counter()
     data = table.copy_csv()
+    csv_s = time.perf_counter() - started
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL synchronous_commit = off")
         await conn.execute("CREATE TEMP TABLE import_events (key text, user_id text, item_id text, quantity integer, "
                            "invoice text, ts timestamptz, payload jsonb) ON COMMIT DROP")
         await conn.copy_to_table("import_events", source=io.BytesIO(data), format="csv")
+        copied_s = time.perf_counter() - started
         status = await conn.execute(
             "INSERT INTO events (event_id, type, user_id, item_id, catalog, quantity, invoice, source, ts, payload) "
             "SELECT md5(key)::uuid, 'purchase', user_id, item_id, $1, quantity, invoice, $2, ts, payload "
             "FROM import_events ON CONFLICT (event_id) DO NOTHING", catalog, SOURCE)
     inserted = int(status.split()[-1])
-    return {"inserted": inserted, "already_present": len(table) - inserted}
+    return {"inserted": inserted, "already_present": len(table) - inserted, "csv_s": round(csv_s, 3),
+            "copy_s": round(copied_s - csv_s, 3), "insert_s": round(time.perf_counter() - started - copied_s, 3)}
 
 
 def history_from_rows(rows: Iterable[tuple[str, str, str, int | None]]) -> dict[str, dict[str, float]]:
@@ -381,6 +385,11 @@ def _date(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        catalog_spec(args.catalog)
+    except UnknownCatalog as exc:
+        print(f"--catalog: {exc}", file=sys.stderr)
+        return 2
     source = Path(args.source) if args.source else default_source()
     if not source.is_file():
         print(f"--source: no such file {source}", file=sys.stderr)

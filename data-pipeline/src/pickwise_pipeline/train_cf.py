@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from pickwise_common import cf
 from pickwise_common import postgres as pg
-from pickwise_common.catalogs import catalog_spec
+from pickwise_common.catalogs import UnknownCatalog, catalog_spec
 from pickwise_pipeline.interactions import _date
 from pickwise_pipeline.settings import PipelineSettings
 
@@ -297,7 +297,11 @@ async def load_interactions(settings: PipelineSettings, catalog: str, date_from:
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog_spec(args.catalog)
+    try:
+        catalog_spec(args.catalog)
+    except UnknownCatalog as exc:
+        print(f"--catalog: {exc}", file=sys.stderr)
+        return 2
     settings = PipelineSettings()
     started = time.perf_counter()
     interactions, categories = asyncio.run(load_interactions(settings, args.catalog, args.date_from, args.until))
