@@ -275,9 +275,43 @@ def run_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_in_process(args: argparse.Namespace) -> int:
+    """The retriever's in-process exact search (top 400, the pool) at several catalog sizes, no filter and
+    filters keeping 50 % and 10 % of the rows; BLAS threads as the environment sets them."""
+    from pymilvus import MilvusClient
+
+    from pickwise_retriever.vectors import CatalogVectors
+
+    settings = PipelineSettings()
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    client = MilvusClient(uri=settings.milvus_uri, token=token)
+    existing = client.query(settings.milvus_collection, filter='catalog != ""', output_fields=["vector"], limit=16384)
+    client.close()
+    base = np.array([r["vector"] for r in existing], dtype=np.float32)
+    rng = np.random.default_rng(13)
+    for n in [int(x) for x in args.in_process_sizes.split(",")]:
+        matrix = base[:n] if n <= len(base) else like_catalog(base, n, rng)
+        index = CatalogVectors([str(i) for i in range(n)], matrix, np.ones(n, dtype=bool))
+        queries = like_catalog(base, args.queries, rng)
+        for share in (1.0, 0.5, 0.1):
+            mask = rng.random(n) < share
+            latencies = []
+            for _ in range(args.rounds):
+                for query in queries:
+                    t = time.perf_counter()
+                    index.search(query, mask, 400)
+                    latencies.append((time.perf_counter() - t) * 1000)
+            print(json.dumps({"items": n, "filter_keeps": share, "limit": 400,
+                              "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+                              "p99_ms": round(float(np.percentile(latencies, 99)), 2)}), flush=True)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.cost:
         return run_cost(args)
+    if args.in_process_sizes:
+        return run_in_process(args)
     if args.scale:
         return run_scale(args)
     from pymilvus import MilvusClient
@@ -328,6 +362,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scale", type=int, default=0,
                         help="recall@50 vs exact and latency per index and search parameters on this many vectors "
                              "shaped like the ingested catalog's, and the in-process exact search at that size")
-    parser.add_argument("--queries", type=int, default=40, help="--cost / --scale: query vectors")
+    parser.add_argument("--in-process-sizes", default="",
+                        help="comma list of catalog sizes: latency of the retriever's in-process exact search")
+    parser.add_argument("--queries", type=int, default=40, help="--cost / --scale / --in-process-sizes: queries")
     parser.add_argument("--out", help="--cost / --scale: also write the rows to this JSON file")
     parser.set_defaults(func=run)
