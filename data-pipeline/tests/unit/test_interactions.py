@@ -94,3 +94,11 @@ def test_history_weights_sum_purchase_log_quantities_and_clicks():
                                  ("u", "c", "view", None)])
     assert history["u"]["a"] == pytest.approx(2 + math.log(4) + math.log(2))
     assert history["u"]["b"] == 0.5 and "c" not in history["u"]
+
+
+def test_copy_rows_escape_a_field_with_a_tab_or_backslash():
+    odd = ["536002", "85123A", "MUG", "1", "2011-01-05 10:00:00", "2.5", "17850.0", "Back\\slash\tland"]
+    table, _ = build_table([line("536001", "22423", 2, customer="12346.0"), odd])
+    rows = table.copy_text().decode().splitlines()
+    assert rows[0] == "536001\t22423\t0\t12346\tor-22423\t2\t2.5\tUnited Kingdom\t1294221600"
+    assert rows[1].split("\t")[7] == "Back\\\\slash land"
