@@ -96,15 +96,15 @@ def model_files(model_dir: Path, cache_dir: Path, *, quantize: bool) -> Path:
             "source": str(model_dir), "fingerprint": target.name, "export_version": EXPORT_VERSION,
             "opset": OPSET, "pooling": pooling_mode(model_dir), "max_seq_length": max_seq_length(model_dir),
             "files": sorted(p.name for p in work.iterdir())}, indent=2))
-        if target.exists():
-            for path in work.iterdir():  # add what this build made to the existing directory
-                if not (target / path.name).exists():
-                    os.replace(path, target / path.name)
-        else:
+        if not target.exists():
             try:
                 os.replace(work, target)
             except OSError:  # another process renamed its build into place first
                 pass
+        if work.exists():  # the directory was there already: add what this build made to it
+            for path in work.iterdir():
+                if not (target / path.name).exists():
+                    os.replace(path, target / path.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not (target / name).is_file():
