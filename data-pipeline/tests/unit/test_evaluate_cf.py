@@ -55,3 +55,27 @@ def test_split_keeps_test_cancellations_out_of_train_and_relevant_is_distinct_it
 def test_feed_parser_reads_item_ids_in_order():
     body = {"items": [{"item_id": "or-1", "score": 2}, {"item": {"item_id": "or-2"}}, "or-3"], "cold_start": False}
     assert feed_item_ids(body) == ["or-1", "or-2", "or-3"]
+
+
+def test_tuning_never_returns_weights_worse_than_its_start_on_validation():
+    from pickwise_common import cf
+    from pickwise_pipeline.evaluate_cf import tune_blend
+    from pickwise_pipeline.train_cf import TrainParams, train
+
+    def row(inv, code, date, customer):
+        return [inv, code, "X", "1", f"{date} 10:00:00", "1.0", f"{customer}.0", "UK"]
+
+    rows = []
+    for c in range(12):
+        for j in range(4):
+            rows.append(row(f"{c}{j}", f"{10000 + (c + j) % 7}", "2011-09-0" + str(1 + j), c))
+        rows.append(row(f"{c}9", f"{10000 + c % 7}", "2011-10-05", c))
+        rows.append(row(f"{c}8", f"{10000 + (c + 5) % 7}", "2011-10-06", c))
+    split = make_split(rows, "2011-09-30", "2011-10-01", "2011-10-31")
+    model = train(split.train, "retail", params=TrainParams(factors=3, iterations=3, together_min_support=1))
+    start = cf.BlendWeights(als=0.0, popularity=0.0, bought_together=0.0, repeat_rate_power=0.0, history_power=1.0)
+    model.blend_weights = start
+    best, trace = tune_blend(model, split, k=3, rounds=1)
+    assert len(trace) > 1
+    chosen = next(t for t in trace if t["weights"] == best.as_dict())
+    assert chosen["recall_plus_ndcg"] == max(t["recall_plus_ndcg"] for t in trace) >= trace[0]["recall_plus_ndcg"]
