@@ -37,6 +37,7 @@ from pickwise_common import cf
 from pickwise_common import postgres as pg
 from pickwise_common import redis as rd
 from pickwise_common.catalogs import UnknownCatalog, catalog_spec
+from pickwise_common.errors import InvalidInput
 from pickwise_common.schemas import EVENT_WEIGHTS, EventType
 from pickwise_pipeline.retail_codes import is_product_code, retail_item_id
 from pickwise_pipeline.settings import PipelineSettings
@@ -134,8 +135,14 @@ def read_lines(path: Path) -> Lines:
     data = Path(path).read_bytes()
     if str(path).endswith(".gz"):
         data = gzip.decompress(data)
-    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False, on_bad_lines="skip",
-                        encoding="utf-8")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False,
+                            on_bad_lines="skip", encoding="utf-8", encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        return Lines(pd.DataFrame(columns=list(COLUMNS), dtype=str), 0)
+    if len(frame.columns) != N_FIELDS:
+        raise InvalidInput(f"{path}: expected the {N_FIELDS} columns {', '.join(COLUMNS)}, "
+                           f"found {len(frame.columns)}", fields=[{"field": "source", "message": "wrong columns"}])
     frame.columns = list(COLUMNS[: len(frame.columns)])
     text_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1 - len(_BLANK_LINE.findall(data))
     return Lines(frame, max(text_lines - len(frame), 0))
@@ -438,8 +445,12 @@ def run(args: argparse.Namespace) -> int:
     if not source.is_file():
         print(f"--source: no such file {source}", file=sys.stderr)
         return 2
-    result = asyncio.run(run_import(PipelineSettings(), source, args.catalog, date_from=args.date_from,
-                                    date_until=args.until, rebuild=not args.no_redis))
+    try:
+        result = asyncio.run(run_import(PipelineSettings(), source, args.catalog, date_from=args.date_from,
+                                        date_until=args.until, rebuild=not args.no_redis))
+    except InvalidInput as exc:
+        print(f"--source: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result))
     return 0
 

@@ -102,3 +102,18 @@ def test_copy_rows_escape_a_field_with_a_tab_or_backslash():
     rows = table.copy_text().decode().splitlines()
     assert rows[0] == "536001\t22423\t0\t12346\tor-22423\t2\t2.5\tUnited Kingdom\t1294221600"
     assert rows[1].split("\t")[7] == "Back\\\\slash land"
+
+
+def test_file_lines_with_extra_fields_are_counted_and_a_foreign_file_is_refused(tmp_path):
+    from pickwise_common.errors import InvalidInput
+    from pickwise_pipeline.interactions import COLUMNS, read_lines
+
+    good = ",".join(line("536001", "22423", 2))
+    path = tmp_path / "lines.csv"
+    path.write_text(",".join(COLUMNS) + "\n" + good + "\n" + good.replace("536001", "536002") + ",extra,field\n")
+    lines = read_lines(path)
+    assert (len(lines.frame), lines.bad_field_count, lines.count) == (1, 1, 2)
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(InvalidInput):
+        read_lines(foreign)
