@@ -76,17 +76,16 @@ class Matrix:
 
 
 def history_matrix(interactions: Sequence[Interaction]) -> Matrix:
-    """users x items of summed ``cf.event_cf_weight`` (the serving-time history hash, as a matrix)."""
-    users: dict[str, int] = {}
-    items: dict[str, int] = {}
-    rows, cols, vals = [], [], []
-    for e in interactions:
-        w = cf.event_cf_weight(e.type, e.quantity)
-        if w <= 0:
-            continue
-        rows.append(users.setdefault(e.user_id, len(users)))
-        cols.append(items.setdefault(e.item_id, len(items)))
-        vals.append(w)
+    """users x items of summed ``cf.event_cf_weight`` (the serving-time history hash, as a matrix). Users and
+    items are in id order, so the model (ALS's seeded initialisation included) does not depend on the order the
+    events arrive in: the event log and the CSV give the same factors."""
+    weighted = [(e.user_id, e.item_id, cf.event_cf_weight(e.type, e.quantity)) for e in interactions]
+    weighted = [t for t in weighted if t[2] > 0]
+    users = {u: n for n, u in enumerate(sorted({t[0] for t in weighted}))}
+    items = {i: n for n, i in enumerate(sorted({t[1] for t in weighted}))}
+    rows = [users[t[0]] for t in weighted]
+    cols = [items[t[1]] for t in weighted]
+    vals = [t[2] for t in weighted]
     m = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(users), len(items)))
     m.sum_duplicates()
     return Matrix(list(users), list(items), m)

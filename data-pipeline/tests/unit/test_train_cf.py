@@ -96,3 +96,12 @@ def test_trained_model_round_trips_and_recommends(tmp_path):
     feed = loaded.recommend({"or-1": 2.0, "or-2": 1.0}, k=10)
     assert len(feed) == 10 and feed[0][0] in {"or-1", "or-2"}
     assert 0.0 <= loaded.repeat["repeated_pair_share"] <= 1.0
+
+
+def test_the_model_does_not_depend_on_the_order_events_arrive_in():
+    interactions = synthetic()
+    params = TrainParams(factors=4, iterations=3, together_min_support=1)
+    forward = train(interactions, "retail", params=params)
+    backward = train(list(reversed(interactions)), "retail", params=params)
+    assert forward.item_ids == backward.item_ids == sorted(forward.item_ids)
+    assert np.allclose(forward.item_factors, backward.item_factors, atol=1e-5)
