@@ -59,10 +59,10 @@ class BlendWeights:
 
     # tuned by `pickwise-pipeline evaluate-cf` on the validation month (train <= 2011-09-30, validate October)
     repeat: float = 1.0
-    als: float = 0.75
-    popularity: float = 0.2
-    bought_together: float = 0.05
-    repeat_rate_power: float = 1.0
+    als: float = 0.6
+    popularity: float = 0.35
+    bought_together: float = 0.1
+    repeat_rate_power: float = 0.75
     history_power: float = 0.75
     candidates: int = 200
 
