@@ -91,10 +91,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await cf_serving.refresh_now(cf_models)
 
         async def cf_check() -> dict[str, object]:
-            status = cf_models.status()
-            if not any(status["versions"].values()):
-                raise RuntimeError("no CF model trained yet: run `pickwise-pipeline train-cf --catalog NAME`")
-            return status
+            # like the reranker's absent models: a catalog without a CF model is served (its content feed),
+            # so "none" is information, not a failure (`pickwise-pipeline train-cf --catalog NAME` makes one)
+            return cf_models.status()
 
         app.state.readiness.add("cf_models", cf_check, required=False)
         task = asyncio.create_task(refresh())

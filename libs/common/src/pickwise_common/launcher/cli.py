@@ -17,7 +17,7 @@ from types import FrameType
 from pickwise_common.api_keys import ApiKey, digest
 from pickwise_common.launcher.infra import InfraConfig, start_infra
 from pickwise_common.launcher.processes import StartupError
-from pickwise_common.launcher.stack import DEFAULT_API_KEY, SERVICES, StackConfig, start_stack
+from pickwise_common.launcher.stack import DEFAULT_API_KEY, SERVICES, StackConfig, bootstrap_history, start_stack
 
 log = logging.getLogger("pickwise.launcher")
 
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         run.add_argument(f"--{spec.name}-port", type=int, default=_env_int(env, spec.default_port),
                          dest=f"port_{spec.name.replace('-', '_')}")
     run.add_argument("--no-catalog", action="store_true", help="skip the catalog ingest step")
+    run.add_argument("--no-history", action="store_true",
+                     help="skip loading the retail purchase history and training its CF model in the background")
     sub.add_parser("infra", help="only the embedded broker, Redis, Postgres and Milvus Lite (foreground)")
     keys = sub.add_parser("keys", help="API key records for PICKWISE_API_KEYS").add_subparsers(
         dest="keys_command", required=True)
@@ -106,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     try:
         _print_urls(config)
+        if not args.no_catalog and not args.no_history:
+            bootstrap_history(config, stack.env())
+            print("Loading the retail purchase history and training its CF model in the background "
+                  f"(log: {config.data_dir / 'logs' / 'history.log'}); the retail feed is content-based until then.\n",
+                  flush=True)
         _wait_for_signal()
     finally:
         stack.stop()

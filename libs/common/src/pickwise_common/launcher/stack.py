@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from pickwise_common import cf
 from pickwise_common.kafka import ensure_topics
 from pickwise_common.launcher.infra import HOST, Infra, InfraConfig, start_infra
 from pickwise_common.launcher.processes import ManagedProcess, StartupError, Supervisor, free_port, wait_until
 from pickwise_common.postgres import apply_migrations
-from pickwise_common.settings import KafkaSettings
+from pickwise_common.settings import KafkaSettings, ModelSettings
 
 log = logging.getLogger("pickwise.launcher")
 
@@ -196,6 +198,46 @@ def load_catalog(config: StackConfig, env: dict[str, str]) -> None:
         if result.returncode != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
             raise StartupError(f"catalog ingest of {catalog} failed ({result.returncode}):\n{tail}")
+
+
+# The purchase history `pickwise run` loads into a fresh stack (decision 0817): the retail invoice lines up to the
+# end of the evaluation's train window, so `make eval-cf TARGET=gateway` scores the running stack honestly
+# (PICKWISE_RETAIL_HISTORY_UNTIL: another day, or "all" for the whole file).
+RETAIL_HISTORY_UNTIL = "2011-10-31"
+
+
+def bootstrap_history(config: StackConfig, env: dict[str, str]) -> threading.Thread:
+    """In the background, once the stack serves: import the retail history (a re-import adds nothing) and
+    train the retail CF model when none exists. The retriever picks the model up by itself (decision 0814);
+    until then the feed is the content feed. Output in ``<data_dir>/logs/history.log``."""
+    until = os.environ.get("PICKWISE_RETAIL_HISTORY_UNTIL", RETAIL_HISTORY_UNTIL)
+    window = [] if until == "all" else ["--until", until]
+    models_dir = Path(env.get("PICKWISE_CF_MODELS_DIR") or env.get("PICKWISE_MODELS_DIR")
+                      or ModelSettings().models_dir)
+    log_path = config.data_dir / "logs" / "history.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def step(*args: str) -> bool:
+        with log_path.open("ab") as out:
+            code = subprocess.run([sys.executable, "-m", "pickwise_pipeline", *args], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+        if code != 0:
+            log.warning("%s failed (exit %s): see %s", args[0], code, log_path)
+        return code == 0
+
+    def run() -> None:
+        started = time.perf_counter()
+        if not step("import-interactions", "--catalog", "retail", *window):
+            return
+        if cf.latest_version_dir(models_dir, "retail") is None:
+            if not step("train-cf", "--catalog", "retail", *window, "--models-dir", str(models_dir)):
+                return
+        log.info("retail purchase history and CF model ready in %.0f s (log: %s)",
+                 time.perf_counter() - started, log_path)
+
+    thread = threading.Thread(target=run, name="pickwise-history", daemon=True)
+    thread.start()
+    return thread
 
 
 def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
