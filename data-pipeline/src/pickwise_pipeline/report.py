@@ -155,6 +155,39 @@ def click_to_visible(click: Report, path: Path) -> Path | None:
     return _save(figure, path)
 
 
+CF_TARGETS = {"recall": 0.24, "ndcg": 0.33}  # issue 11's acceptance for the served feed, returning customers
+
+
+def cf_by_method(evaluations: list[Report], path: Path) -> Path | None:
+    """Recall@k and NDCG@k of returning customers per method (baselines, the blend offline, the feed through
+    the gateway), with the acceptance lines."""
+    methods: list[tuple[str, dict[str, float]]] = []
+    k = 20
+    for report in evaluations:
+        k = int(report.get("k", k))
+        for name, segments in report.get("results", {}).items():
+            returning = segments.get("returning")
+            if returning:
+                label = name.replace("_", " ") + (" (public API)" if report.get("target") == "gateway" else "")
+                methods.append((label, {m: float(returning.get(m, 0.0)) for m in CF_TARGETS}))
+    if not methods:
+        return None
+    figure = _figure(10, 4.5)
+    axes = figure.subplots()
+    width = 0.38
+    for n, (metric, colour) in enumerate(zip(CF_TARGETS, COLOURS, strict=False)):
+        xs = [i + (n - 0.5) * width for i in range(len(methods))]
+        axes.bar(xs, [values[metric] for _, values in methods], width, color=colour, label=f"{metric}@{k}")
+        axes.axhline(CF_TARGETS[metric], color=colour, linestyle=":", linewidth=1,
+                     label=f"target {metric}@{k} {CF_TARGETS[metric]}")
+    axes.set_xticks(range(len(methods)), [label for label, _ in methods], fontsize="small", rotation=15)
+    axes.set(ylabel="returning customers", title=f"CF feed vs baselines, retail temporal split: make eval-cf"
+                                                 f"{_when(evaluations[0])}")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left")
+    return _save(figure, path)
+
+
 def _load(path: Path) -> Report | None:
     if not path.is_file():
         return None
@@ -183,6 +216,9 @@ def render(reports_dir: Path, out_dir: Path, *, note: Callable[[str], None] = pr
     evaluations = [r for r in (_load(reports_dir / f"eval-{t}.json") for t in ("retriever", "gateway")) if r]
     done("ndcg-by-kind.png", ndcg_by_kind(evaluations, out_dir / "ndcg-by-kind.png") if evaluations else None,
          f"no eval-retriever.json / eval-gateway.json with by_kind in {reports_dir} (run make eval)")
+    cf_reports = [r for r in (_load(reports_dir / f"eval-cf-{t}.json") for t in ("offline", "gateway")) if r]
+    done("cf-by-method.png", cf_by_method(cf_reports, out_dir / "cf-by-method.png") if cf_reports else None,
+         f"no eval-cf-offline.json / eval-cf-gateway.json in {reports_dir} (run make eval-cf)")
     click = _load(reports_dir / "bench-click.json")
     done("click-to-visible.png", click_to_visible(click, out_dir / "click-to-visible.png") if click else None,
          f"no bench-click.json with click_to_visible_ms_all in {reports_dir} (run make bench-click)")

@@ -12,7 +12,8 @@ from pickwise_pipeline.report import render
 pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
-CHARTS = {"latency-vs-concurrency.png", "cpu-per-request.png", "ndcg-by-kind.png", "click-to-visible.png"}
+CHARTS = {"latency-vs-concurrency.png", "cpu-per-request.png", "ndcg-by-kind.png", "click-to-visible.png",
+          "cf-by-method.png"}
 
 
 def test_every_chart_is_a_valid_png(tmp_path: Path) -> None:
@@ -43,6 +44,7 @@ def test_missing_inputs_are_skipped_with_a_reason(tmp_path: Path) -> None:
     assert [p.name for p in written] == ["ndcg-by-kind.png"]
     assert any("make bench" in n for n in notes)
     assert any("make bench-click" in n for n in notes)
+    assert any("make eval-cf" in n for n in notes)
 
 
 def test_bench_without_cpu_figures_skips_only_that_chart(tmp_path: Path) -> None:
