@@ -190,7 +190,8 @@ def test_the_ingest_job_runs_the_pipeline(rendered) -> None:
     env, objects = rendered
     job = _of_kind(objects, "Job")[0]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] + container["args"] == ["python", "-m", "pickwise_pipeline", "ingest", "--all", "--if-changed"]
+    assert container["command"] + container["args"] == ["python", "-m", "pickwise_pipeline", "ingest", "--all",
+                                                         "--if-changed"]
 
 
 def test_gke_values_use_workload_identity_secret_manager_managed_certificate_and_node_pools() -> None:

@@ -68,9 +68,12 @@ async def apply_migrations(conn: asyncpg.Connection, migrations: list[Migration]
 def pool_options(settings: PostgresSettings) -> dict[str, Any]:
     """Keyword arguments of ``asyncpg.create_pool``: both timeouts come from settings, so a Postgres outage
     costs a caller ``postgres_connect_timeout_ms`` per (re)connect, not asyncpg's default 60 s."""
-    return {"min_size": settings.postgres_pool_min, "max_size": settings.postgres_pool_max,
-            "command_timeout": settings.postgres_timeout_ms / 1000,
-            "timeout": settings.postgres_connect_timeout_ms / 1000}
+    options: dict[str, Any] = {"min_size": settings.postgres_pool_min, "max_size": settings.postgres_pool_max,
+                               "command_timeout": settings.postgres_timeout_ms / 1000,
+                               "timeout": settings.postgres_connect_timeout_ms / 1000}
+    if settings.postgres_synchronous_commit is not None:
+        options["server_settings"] = {"synchronous_commit": settings.postgres_synchronous_commit}
+    return options
 
 
 async def create_pool(settings: PostgresSettings, *, migrate: bool = False, **kwargs: Any) -> asyncpg.Pool:

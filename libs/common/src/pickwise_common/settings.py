@@ -111,6 +111,9 @@ class PostgresSettings(PickwiseSettings):
     postgres_timeout_ms: int = 2000
     # asyncpg's own connect timeout is 60 s: during an outage every new connection would wait that long
     postgres_connect_timeout_ms: int = Field(default=1000, ge=1)
+    # per-connection synchronous_commit (None: the server's). A writer whose commit stands for a promise made
+    # to a client (the event log: Kafka offsets are committed after it) sets "on", whatever the server's default
+    postgres_synchronous_commit: Literal["on", "off", "local", "remote_write", "remote_apply"] | None = None
 
 
 class MilvusSettings(PickwiseSettings):

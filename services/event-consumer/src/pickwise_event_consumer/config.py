@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from pickwise_common.features import AFFINITY_HALF_LIFE_H, CLICKS_CAP, POP_HOUR_TTL_S, SEEN_TTL_S
@@ -12,6 +14,9 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     service_name: str = "event-consumer"
     port: int = 8005
     consumer_group: str = "event-consumer"
+    # the event log's commits must survive a Postgres crash: the Kafka offsets are committed right after them,
+    # so a commit lost with the server (the embedded one runs synchronous_commit=off) is an event lost
+    postgres_synchronous_commit: Literal["on", "off", "local", "remote_write", "remote_apply"] | None = "on"
     consumer_batch_max: int = Field(default=500, ge=1, le=5000, description="messages per poll")
     consumer_poll_ms: int = Field(default=100, ge=1, description="longest wait of one poll")
     # the embedded broker answers a fetch only when its max wait is over, so this bounds the click delay

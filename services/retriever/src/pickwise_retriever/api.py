@@ -19,12 +19,15 @@ from pickwise_retriever.retrieval import Retriever
 router = APIRouter(prefix="/v1")
 ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "no such item or catalog"}}
+UNKNOWN_CATALOG: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown `catalog`, or one not loaded yet"}}
 CatalogQuery = Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$",
                                            description="catalog to serve (default flipkart; for an item, "
                                                        "the catalog its id prefix names)")]
 
 
-@router.post("/retrieve", response_model=RetrieveResponse, summary="Parse, search, fuse, group")
+@router.post("/retrieve", response_model=RetrieveResponse, summary="Parse, search, fuse, group",
+             responses=UNKNOWN_CATALOG)
 async def retrieve(body: RetrieveRequest, retriever: RetrieverDep, popularity: PopularityDep) -> RetrieveResponse:
     async def normalised(item_ids: list[str]) -> dict[str, float]:
         return await popularity.normalised(item_ids, body.catalog)
@@ -59,7 +62,7 @@ async def similar(item_id: ItemId, retriever: RetrieverDep, popularity: Populari
         for n, score, variants in hits])
 
 
-@router.get("/popular", response_model=PopularResponse,
+@router.get("/popular", response_model=PopularResponse, responses=UNKNOWN_CATALOG,
             summary="Most popular items: last 24 h, then 7 d, then all time; topped up in catalog rating order")
 async def popular(retriever: RetrieverDep, popularity: PopularityDep,
                   k: Annotated[int, Query(ge=1, le=100)] = 10, catalog: CatalogQuery = None) -> PopularResponse:
