@@ -302,11 +302,6 @@ async def test_faults_under_load_lose_no_acknowledged_event_and_answer_no_5xx(ch
 
     assert [row["fault"] for row in rows if row["degradable_5xx"]] == [], rows
     outside = lost - at_risk
-    if outside:
-        # OPEN DEFECT (issue 14, not resolved): the sends in flight across the broker restart are fixed (decision
-        # 0773), but one of the two runs since lost one event acknowledged 3.7 s after the Redis kill that follows
-        # (neither stored nor dead-lettered; ``on_topics`` in the report says whether the broker still holds
-        # it). Every other assertion of this test gates; this one is an expected failure until it is found.
-        pytest.xfail(f"{len(outside)} acknowledged events lost outside the broker's in-memory window: "
-                     f"{[e for e in lost_events if e['event_id'] in outside]}")
+    assert not outside, f"{len(outside)} acknowledged events lost outside the broker's in-memory window: " \
+                        f"{[e for e in lost_events if e['event_id'] in outside]}"
     assert all(row["acknowledged"] == row["stored"] + row["lost_at_broker_kill"] for row in rows), rows
