@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -27,18 +26,8 @@ SLICE_LINES = 6000
 
 
 @pytest.fixture(scope="module")
-def env(infra, tmp_path_factory) -> dict[str, str]:
-    name = f"cf_{uuid.uuid4().hex[:8]}"
-    base = infra.config.postgres_url
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+def env(infra, fresh_database, tmp_path_factory) -> dict[str, str]:
+    _, url = fresh_database("cf")
     folder = tmp_path_factory.mktemp("retail")
     source = folder / "slice.csv"
     with gzip.open(default_data_root() / "retail" / "online_retail.csv.gz", "rt", encoding="utf-8") as fh, \
@@ -50,7 +39,7 @@ def env(infra, tmp_path_factory) -> dict[str, str]:
         out.write("536999,85123A,BROKEN LINE,not-a-number,2010-12-02 10:00:00,2.55,17850.0,United Kingdom\n")
         out.write("536999,85123A\n")
     environment = dict(os.environ) | infra.config.env() | {
-        "PICKWISE_POSTGRES_URL": base.rsplit("/", 1)[0] + f"/{name}",
+        "PICKWISE_POSTGRES_URL": url,
         "PICKWISE_REDIS_URL": infra.config.redis_url.rsplit("/", 1)[0] + "/9",
         "PICKWISE_MODELS_DIR": str(folder / "models"), "CF_SOURCE": str(source), "CI": "1"}
     redis.Redis.from_url(environment["PICKWISE_REDIS_URL"]).flushdb()

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -29,26 +28,16 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def isolated(infra, tmp_path_factory):
+def isolated(infra, fresh_database, tmp_path_factory):
     """Env for ingest pointing at a fresh database, collection and Redis db on the session's infra."""
-    name = f"ingest_{uuid.uuid4().hex[:8]}"
-    base = infra.config.postgres_url
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    name, url = fresh_database("ingest")
     path = tmp_path_factory.mktemp("catalog") / "mini.csv"
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(HEADER)
         writer.writerows(ROWS)
     env = dict(os.environ) | infra.config.env() | {
-        "PICKWISE_POSTGRES_URL": base.rsplit("/", 1)[0] + f"/{name}",
+        "PICKWISE_POSTGRES_URL": url,
         "PICKWISE_REDIS_URL": infra.config.redis_url.rsplit("/", 1)[0] + "/7",
         "PICKWISE_MILVUS_COLLECTION": name, "PICKWISE_CATALOG_PATH": str(path), "HF_HUB_OFFLINE": "1"}
     redis.Redis.from_url(env["PICKWISE_REDIS_URL"]).flushdb()

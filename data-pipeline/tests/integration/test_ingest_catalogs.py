@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
 import asyncpg
 import pytest
@@ -44,18 +43,8 @@ LINES = [
 
 
 @pytest.fixture(scope="module")
-def env(infra, tmp_path_factory) -> dict:
-    name = f"catalogs_{uuid.uuid4().hex[:8]}"
-    base = infra.config.postgres_url
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+def env(infra, fresh_database, tmp_path_factory) -> dict:
+    name, url = fresh_database("catalogs")
     folder = tmp_path_factory.mktemp("catalogs")
     phones = folder / "phones.csv"
     with phones.open("w", newline="") as fh:
@@ -66,7 +55,7 @@ def env(infra, tmp_path_factory) -> dict:
         writer.writerow(COLUMNS)
         writer.writerows(LINES)
     out = dict(os.environ) | infra.config.env() | {
-        "PICKWISE_POSTGRES_URL": base.rsplit("/", 1)[0] + f"/{name}",
+        "PICKWISE_POSTGRES_URL": url,
         "PICKWISE_REDIS_URL": infra.config.redis_url.rsplit("/", 1)[0] + "/8",
         "PICKWISE_MILVUS_COLLECTION": name, "PICKWISE_CATALOG_PATH": str(phones), "PICKWISE_DATA_DIR": str(folder),
         "HF_HUB_OFFLINE": "1"}
