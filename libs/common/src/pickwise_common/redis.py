@@ -51,6 +51,12 @@ def user_dismissed_key(user_id: str, catalog: str | None = None) -> str:
     return catalog_key(catalog, f"u:{{{user_id}}}:dismissed")
 
 
+def user_shown_key(user_id: str, catalog: str | None = None) -> str:
+    """Hash item_id -> times shown to the user since they last engaged with it (impressions; a click, add to
+    cart or purchase of the item deletes its field). The gateway's over-shown filter reads it (decision 1001)."""
+    return catalog_key(catalog, f"u:{{{user_id}}}:shown")
+
+
 def popularity_hour_key(at: datetime, catalog: str | None = None) -> str:
     return catalog_key(catalog, "pop:h:" + at.astimezone(UTC).strftime("%Y%m%d%H"))
 

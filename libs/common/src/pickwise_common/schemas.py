@@ -184,6 +184,9 @@ class RerankRequest(Strict):
     user_id: Id | None = None
     k: int = Field(default=10, ge=1, le=100)
     explain: bool = False
+    ranker_alias: Literal["champion", "challenger"] = Field(
+        default="champion", description="which registered ranker scores (decision 1003); the champion answers "
+                                        "when no challenger is loaded")
 
 
 class BoostDetail(Open):
@@ -208,6 +211,8 @@ class RerankResponse(Open):
     items: list[RankedItem]
     cross_encoder: str | None = None
     ranker: str | None = None
+    ranker_version: str | None = Field(default=None, description="'<registered name>/<version>@<alias>' of the "
+                                                                 "ranker that scored, null without one")
     features_available: bool = True
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
@@ -354,6 +359,44 @@ class SessionEvent(Open):
     parsed: dict[str, Any] = Field(default_factory=dict)
     variant: str | None = None
     ts: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ImpressionItem(Open):
+    """One item as a response showed it: its 0-based position on the page and the score it was ranked by."""
+
+    item_id: str
+    position: int = Field(ge=0)
+    score: float | None = None
+    team: Literal["A", "B"] | None = Field(default=None, description="team-draft interleaving: the ranker that "
+                                                                      "contributed the item")
+
+
+class ImpressionEvent(Open):
+    """The message on ``events.impressions`` (key = user_id, else session_id, else request_id): what one response
+    showed, logged after the response (decision 1001). Clicks and purchases carry the same ``request_id``."""
+
+    schema_version: int = 1
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    request_id: str
+    ts: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    endpoint: Literal["search", "recommendations", "feed", "similar", "bought_together"]
+    catalog: str = DEFAULT_CATALOG
+    user_id: str | None = None
+    session_id: str | None = None
+    query: str | None = None
+    constraints: dict[str, Any] = Field(default_factory=dict, description="brands, price_band, price_min/max, "
+                                                                          "ram_gb_min, storage_gb_min (drift)")
+    experiment: str | None = None
+    variant: str | None = None
+    model_versions: dict[str, str] = Field(default_factory=dict, description="e.g. {'ranker': "
+                                                                              "'pickwise-ranker/3@champion'}")
+    items: list[ImpressionItem] = Field(default_factory=list)
+    explore: dict[str, int] | None = Field(default=None, description="RandPair exploration: {'pair': k} when "
+                                                                     "positions k and k+1 were randomised")
+    interleaving: bool = False
+    latency_ms: float | None = None
+    status: int = 200
+    degraded: list[str] = Field(default_factory=list)
 
 
 class EventAccepted(Open):
