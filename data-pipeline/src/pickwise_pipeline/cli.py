@@ -33,6 +33,9 @@ COMMAND_MODULES: list[str] = [
     "interactions",
     "train_cf",
     "evaluate_cf",
+    "experiments",
+    "simulate",
+    "drift",
 ]
 
 
