@@ -14,6 +14,7 @@ from pickwise_common.schemas import (
     MAX_QUERY_CHARS,
     Answer,
     BoostDetail,
+    BoughtTogetherResponse,
     Candidate,
     Constraints,
     Facets,
@@ -142,6 +143,8 @@ class RecommendationResponse(BaseModel):
                            "counts of models among the retrieved candidates (before the cut to k); send a value "
                            "back as a filter (decision 0711)")
     variant: str
+    model_versions: dict[str, str] = Field(default_factory=dict, description="the models that answered, e.g. "
+                                           "{'ranker': 'pickwise-ranker/3@champion'} (decision 1001)")
     degraded: bool
     degradation_reasons: list[DegradationReason]
     timings_ms: dict[str, float]
@@ -156,6 +159,15 @@ class SimilarResponse(BaseModel):
     source: Literal["cf", "content"] | None = Field(default=None, description="cf: neighbours by purchase history "
                                                     "(ALS factors); content: by embedding (the item has no history)")
     model_version: str | None = None
+    request_id: str | None = Field(default=None, description="the gateway's request id: post it back with "
+                                                            "clicks and purchases (decision 1001)")
+
+
+class BoughtTogetherPage(BoughtTogetherResponse):
+    """The gateway's ``GET /v1/items/{id}/bought-together``: the retriever's answer plus the request id."""
+
+    request_id: str | None = Field(default=None, description="the gateway's request id: post it back with "
+                                                            "clicks and purchases (decision 1001)")
 
 
 class PopularResponse(BaseModel):
@@ -177,6 +189,8 @@ class FeedItem(BaseModel):
 
 class FeedResponse(BaseModel):
     user_id: str
+    request_id: str | None = Field(default=None, description="the gateway's request id: post it back with clicks "
+                                                            "and purchases (decision 1001)")
     catalog: str = DEFAULT_CATALOG
     items: list[FeedItem]
     cold_start: bool

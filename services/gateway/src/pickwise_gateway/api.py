@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from pickwise_common.errors import DependencyUnavailable, InvalidInput
+from pickwise_common.errors import DependencyUnavailable, InvalidInput, PickwiseError
 from pickwise_common.http import DownstreamError
 from pickwise_common.public_api import (
     MAX_K,
@@ -19,10 +20,11 @@ from pickwise_common.public_api import (
 )
 from pickwise_common.schemas import MAX_QUERY_CHARS, ErrorBody, Item
 from pickwise_common.telemetry import request_id_var
-from pickwise_gateway import variants
+from pickwise_gateway import impressions, variants
 from pickwise_gateway.deps import (
     CatalogDep,
     CatalogScopeDep,
+    ImpressionsDep,
     ItemCatalogDep,
     PublisherDep,
     RecommenderDep,
@@ -56,10 +58,31 @@ def _request_id() -> str:
     return request_id_var.get() or ""
 
 
+async def _serve_logged(recommender: Any, log: impressions.ImpressionLog, body: RecommendationRequest,
+                        variant: variants.Variant, request_id: str, endpoint: str) -> RecommendationResponse:
+    """Serve, then queue the impression of what was shown (of the failure, for a 5xx)."""
+    started = time.perf_counter()
+    try:
+        response, outcome = await recommender.serve(body, request_id=request_id, variant=variant, endpoint=endpoint)
+    except Exception as exc:
+        status = exc.status_code if isinstance(exc, PickwiseError) else 500
+        if status >= 500:
+            log.record(impressions.failed_impression(
+                request_id=request_id, endpoint=endpoint, catalog=body.catalog or "flipkart",
+                user_id=body.user_id, session_id=body.session_id, query=body.query, experiment=variant.experiment,
+                variant=variant.name, status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
+        raise
+    log.record(impressions.search_impression(
+        response, endpoint=endpoint, user_id=body.user_id, session_id=body.session_id,
+        experiment=variant.experiment, explore=outcome.explore.record() if outcome.explore else None,
+        teams=outcome.teams))
+    return response
+
+
 @router.post("/recommendations", response_model=RecommendationResponse, tags=["recommendations"],
              summary="Ranked products with a grounded answer", responses=ERRORS)
 async def recommendations(body: RecommendationRequest, recommender: RecommenderDep, settings: SettingsDep,
-                          publisher: PublisherDep, scope: CatalogScopeDep) -> Response:
+                          publisher: PublisherDep, scope: CatalogScopeDep, impression_log: ImpressionsDep) -> Response:
     """Session history → retrieval → reranking → grounded answer, each hop inside its time budget.
     When a hop fails the response is still 200, with `degraded: true` and the reasons. Without `catalog`,
     the API key's catalog when it is limited to one, else flipkart."""
@@ -67,7 +90,7 @@ async def recommendations(body: RecommendationRequest, recommender: RecommenderD
     request_id = _request_id()
     variant = variants.variant_for(settings, user_id=body.user_id, session_id=body.session_id,
                                    request_id=request_id)
-    response = await recommender.recommend(body, request_id=request_id, variant=variant)
+    response = await _serve_logged(recommender, impression_log, body, variant, request_id, "recommendations")
     publisher.publish(body, response)
     return _json(response)
 
@@ -76,6 +99,7 @@ async def recommendations(body: RecommendationRequest, recommender: RecommenderD
             summary="Ranked products, no generated answer", responses=ERRORS)
 async def search(
     recommender: RecommenderDep, settings: SettingsDep, publisher: PublisherDep, catalog: CatalogDep,
+    impression_log: ImpressionsDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="free-text query",
                             examples=["samsung 8gb ram under 20k"])],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -91,7 +115,7 @@ async def search(
         raise InvalidInput(f"invalid {fields[0]['field']}: {fields[0]['message']}", fields=fields) from exc
     request_id = _request_id()
     variant = variants.variant_for(settings, user_id=user_id, session_id=session_id, request_id=request_id)
-    response = await recommender.recommend(body, request_id=request_id, variant=variant, endpoint="search")
+    response = await _serve_logged(recommender, impression_log, body, variant, request_id, "search")
     publisher.publish(body, response)
     return _json(response)
 

@@ -17,6 +17,7 @@ from pickwise_gateway import api, events_api, users_api, web
 from pickwise_gateway.auth import PublicApiMiddleware
 from pickwise_gateway.cf_availability import CfCatalogs
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.impressions import ImpressionLog
 from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.rate_limit import RateLimits
 from pickwise_gateway.recommendation import Recommender
@@ -40,6 +41,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.known_items = KnownItems(redis)
         publisher = app.state.session_events = SessionEventPublisher(producer)
         stack.push_async_callback(publisher.drain)
+        app.state.impressions.start(producer)
+        stack.push_async_callback(app.state.impressions.stop, settings.impression_drain_s)
         yield
 
 
@@ -65,6 +68,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                                   "Every `/v1/*` call needs an `X-API-Key` header.")
     limits = app.state.rate_limits = RateLimits(settings)
     app.state.cf_catalogs = CfCatalogs()
+    # without the lifespan (unit tests) it has no producer: impressions are counted as no_producer
+    app.state.impressions = ImpressionLog(queue_max=settings.impression_queue_max,
+                                          send_attempts=settings.impression_send_attempts)
     # innermost (after request ids, metrics, tracing and admission), so a rejected call still carries its
     # request id
     app.user_middleware.append(Middleware(PublicApiMiddleware, api_keys=settings.api_keys, limits=limits,

@@ -4,13 +4,47 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from pickwise_common.api_keys import plain_keys_outside_local
 from pickwise_common.settings import DownstreamSettings, KafkaSettings, RedisSettings, ServiceSettings
 
 Fusion = Literal["weighted", "rrf"]
+RankerAlias = Literal["champion", "challenger"]
+
+
+class VariantSpec(BaseModel):
+    """One arm of an experiment: how retrieval fuses and which registered ranker scores (decision 1005)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+    share: float = Field(ge=0, le=1)
+    fusion: Fusion = "weighted"
+    alpha: float = Field(default=0.3, ge=0, le=1)
+    ranker_alias: RankerAlias = "champion"
+
+
+class ExperimentSpec(BaseModel):
+    """``PICKWISE_EXPERIMENT`` (JSON): the variants shoppers are split into, shares summing to 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    variants: list[VariantSpec] = Field(min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> ExperimentSpec:
+        total = sum(v.share for v in self.variants)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"variant shares sum to {total:g}, not 1")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names must be unique")
+        if {"challenger", "interleaved"} & set(names):
+            raise ValueError("'challenger' and 'interleaved' are reserved variant names")
+        return self
 
 
 class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisSettings):
@@ -40,6 +74,26 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     ab_a_alpha: float = Field(default=0.3, ge=0, le=1)
     ab_b_fusion: Fusion = "rrf"
     ab_b_alpha: float = Field(default=0.3, ge=0, le=1)
+    # the experiment (decision 1005); unset: "ab" built from the ab_* settings above
+    experiment: ExperimentSpec | None = None
+    # share of shoppers (own hash, independent of the experiment's buckets) scored by the challenger ranker
+    challenger_share: float = Field(default=0.1, ge=0, le=1)
+    # team-draft interleaving of champion and challenger on the same request (decision 1005)
+    interleaving: bool = False
+    interleaving_share: float = Field(default=1.0, ge=0, le=1, description="share of shoppers interleaved "
+                                                                           "when interleaving is on")
+    # RandPair exploration (decision 1004): share of search/recommendation responses with one adjacent pair
+    # randomised; 0 turns it off
+    exploration_share: float = Field(default=0.05, ge=0, le=1)
+    # impressions (decision 1001): the bounded queue between the request path and the broker
+    impression_queue_max: int = Field(default=10_000, ge=1)
+    impression_send_attempts: int = Field(default=3, ge=1, le=10)
+    impression_drain_s: float = Field(default=3.0, ge=0, description="how long shutdown waits for the queue")
+    # over-shown filter: items shown to the user this many times without engagement leave search and feed;
+    # 0 turns it off
+    overshown_after: int = Field(default=8, ge=0)
+    overshown_budget_ms: int = Field(default=30, ge=1, description="the Redis read of the filter; skipped "
+                                                                   "past it")
     total_budget_ms: int = Field(default=2000, ge=100)
     session_budget_ms: int = Field(default=50, ge=1)
     retriever_budget_ms: int = Field(default=800, ge=1)

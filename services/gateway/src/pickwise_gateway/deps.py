@@ -10,6 +10,7 @@ from pickwise_common.http import ServiceClient
 from pickwise_common.kafka import JsonProducer
 from pickwise_gateway.cf_availability import CfCatalogs
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.impressions import ImpressionLog
 from pickwise_gateway.known_items import KnownItems
 from pickwise_gateway.recommendation import Recommender
 from pickwise_gateway.session_events import SessionEventPublisher
@@ -34,6 +35,10 @@ async def get_clients(request: Request) -> dict[str, ServiceClient]:
 
 async def get_recommender(request: Request) -> Recommender:
     return request.app.state.recommender
+
+
+async def get_impressions(request: Request) -> ImpressionLog:
+    return request.app.state.impressions
 
 
 async def get_publisher(request: Request) -> SessionEventPublisher:
@@ -84,6 +89,7 @@ KnownItemsDep = Annotated[KnownItems, Depends(get_known_items)]
 ClientsDep = Annotated[dict[str, ServiceClient], Depends(get_clients)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 PublisherDep = Annotated[SessionEventPublisher, Depends(get_publisher)]
+ImpressionsDep = Annotated[ImpressionLog, Depends(get_impressions)]
 RetrieverDep = Annotated[ServiceClient, Depends(get_retriever)]
 RedisDep = Annotated[Any | None, Depends(get_redis)]
 CfCatalogsDep = Annotated[CfCatalogs, Depends(get_cf_catalogs)]

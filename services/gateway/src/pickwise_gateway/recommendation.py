@@ -5,7 +5,9 @@ reason) whenever a hop the answer can live without fails."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import random
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -39,10 +41,11 @@ from pickwise_common.schemas import (
 )
 from pickwise_common.telemetry import current_trace_id, stage
 from pickwise_gateway import answer as answers
-from pickwise_gateway import popularity
+from pickwise_gateway import exploration, interleaving, overshown, popularity
 from pickwise_gateway.config import GatewaySettings
+from pickwise_gateway.exploration import RandPair
 from pickwise_gateway.ttl_cache import TTLCache
-from pickwise_gateway.variants import Variant
+from pickwise_gateway.variants import CHALLENGER, Variant
 
 log = logging.getLogger("pickwise.gateway.recommendation")
 T = TypeVar("T")
@@ -98,6 +101,10 @@ class Outcome:
     timings_ms: dict[str, float] = field(default_factory=dict)
     history: list[Turn] = field(default_factory=list)
     index: dict[str, Item] = field(default_factory=dict)  # full items by id, for the generator
+    variant_name: str = ""
+    model_versions: dict[str, str] = field(default_factory=dict)
+    teams: list[str] = field(default_factory=list)  # team-draft interleaving: "A"/"B" per shown position
+    explore: RandPair | None = None
 
     def degrade(self, reason: str) -> None:
         if reason not in self.reasons:
@@ -163,6 +170,12 @@ class Recommender:
 
     async def recommend(self, request: RecommendationRequest, *, request_id: str, variant: Variant,
                         endpoint: str = "recommendations") -> RecommendationResponse:
+        response, _ = await self.serve(request, request_id=request_id, variant=variant, endpoint=endpoint)
+        return response
+
+    async def serve(self, request: RecommendationRequest, *, request_id: str, variant: Variant,
+                    endpoint: str = "recommendations") -> tuple[RecommendationResponse, Outcome]:
+        """The response, and the outcome it came from (exploration and interleaving teams for the impression)."""
         # explicit filters read like parsed ones ('samsung' → Samsung), or a 422 naming the value: bad input
         # never reaches the retriever (where it could only fail) nor the popularity fallback
         request = request.model_copy(update={"filters": canonical_filters(request.filters)})
@@ -170,26 +183,51 @@ class Recommender:
         budget = Budget(self.settings.total_budget_ms - admission.queued_ms())
         started = time.perf_counter()
         outcome = Outcome(items=[], parsed=ParsedQuery(**(request.filters or Constraints()).model_dump()),
-                          answer=None)
+                          answer=None, variant_name=variant.name)
 
         previous = await self._session(request, budget, outcome)
         retrieved = await self._retrieve(request, variant, previous, budget, outcome)
         if retrieved is not None:
             outcome.parsed = retrieved.parsed
             outcome.index.update({c.item.item_id: c.item for c in retrieved.candidates})
-            await self._rerank(request, retrieved, budget, outcome)
+            await self._rerank(request, await self._unshown(request, retrieved, outcome), variant, budget, outcome,
+                               request_id=request_id)
             outcome.parsed = _relaxed_on_page(retrieved, outcome.items)
+        if not outcome.teams:
+            outcome.explore = exploration.rand_pair(request_id, len(outcome.items), self.settings.exploration_share)
+            outcome.items = exploration.apply(outcome.items, outcome.explore)
+            for rank, shown in enumerate(outcome.items, start=1):
+                shown.rank = rank
         if request.generate:
             await self._generate(request, budget, outcome)
 
         outcome.timings_ms["total"] = _ms(started)
-        RESPONSES.labels(endpoint, variant.name, str(bool(outcome.reasons)).lower()).inc()
+        RESPONSES.labels(endpoint, outcome.variant_name, str(bool(outcome.reasons)).lower()).inc()
         return RecommendationResponse(
             request_id=request_id, trace_id=current_trace_id(), catalog=_catalog(request), query=request.query,
-            items=outcome.items,
-            parsed=outcome.parsed, answer=outcome.answer, variant=variant.name, degraded=bool(outcome.reasons),
+            items=outcome.items, parsed=outcome.parsed, answer=outcome.answer, variant=outcome.variant_name,
+            model_versions=outcome.model_versions, degraded=bool(outcome.reasons),
             degradation_reasons=outcome.reasons, timings_ms=outcome.timings_ms,
-            facets=retrieved.facets if retrieved is not None else {})
+            facets=retrieved.facets if retrieved is not None else {}), outcome
+
+    async def _unshown(self, request: RecommendationRequest, retrieved: RetrieveResponse,
+                       outcome: Outcome) -> RetrieveResponse:
+        """The candidates without the user's dismissed and over-shown items (decision 1001); the retrieved
+        answer itself (shared with the retrieval cache) is left as it is."""
+        if not request.user_id or not retrieved.candidates:
+            return retrieved
+        start = time.perf_counter()
+        ids = [c.item.item_id for c in retrieved.candidates]
+        state = await overshown.shown_state(self.redis, request.user_id, _catalog(request), ids,
+                                            budget_ms=self.settings.overshown_budget_ms)
+        outcome.timings_ms["overshown"] = _ms(start)
+        if state is None:
+            return retrieved
+        kept = set(overshown.keep(ids, state, threshold=self.settings.overshown_after, k=request.k))
+        if len(kept) == len(ids):
+            return retrieved
+        return retrieved.model_copy(update={"candidates": [c for c in retrieved.candidates
+                                                           if c.item.item_id in kept]})
 
     # ---------------------------------------------------------------- hops
 
@@ -295,8 +333,18 @@ class Recommender:
                         scores=Scores(popularity=pop))
             for rank, (item, pop) in enumerate(chosen, start=1)]
 
-    async def _rerank(self, request: RecommendationRequest, retrieved: RetrieveResponse, budget: Budget,
-                      outcome: Outcome) -> None:
+    async def _rerank_call(self, body: RerankRequest, alias: str, hop_ms: float) -> RerankResponse | None:
+        try:
+            raw = await _within(self.clients["reranker"].request(
+                "POST", "/v1/rerank", content=body.model_copy(update={"ranker_alias": alias})
+                .model_dump_json(exclude_none=True).encode(), timeout_ms=hop_ms, idempotent=True), hop_ms, "reranker")
+            return RerankResponse.model_validate_json(raw.content)
+        except UNAVAILABLE as exc:
+            log.warning("reranker (%s) unavailable: %s", alias, exc)
+            return None
+
+    async def _rerank(self, request: RecommendationRequest, retrieved: RetrieveResponse, variant: Variant,
+                      budget: Budget, outcome: Outcome, *, request_id: str) -> None:
         candidates = retrieved.candidates
         if not candidates:
             return
@@ -308,15 +356,20 @@ class Recommender:
                              explain=request.explain)
         start = time.perf_counter()
         reranked: RerankResponse | None = None
+        challenger: RerankResponse | None = None
         with stage("gateway", "rerank"):
-            try:
-                hop_ms = budget.hop_ms(self.settings.reranker_budget_ms)
-                raw = await _within(self.clients["reranker"].request(
-                    "POST", "/v1/rerank", content=body.model_dump_json(exclude_none=True).encode(),
-                    timeout_ms=hop_ms, idempotent=True), hop_ms, "reranker")
-                reranked = RerankResponse.model_validate_json(raw.content)
-            except UNAVAILABLE as exc:
-                log.warning("reranker unavailable: %s", exc)
+            hop_ms = budget.hop_ms(self.settings.reranker_budget_ms)
+            if variant.interleaved:
+                # both rankers score the same candidates at once; the page is their team draft (decision 1005)
+                reranked, challenger = await asyncio.gather(self._rerank_call(body, "champion", hop_ms),
+                                                            self._rerank_call(body, "challenger", hop_ms))
+                if reranked is None or challenger is None:
+                    # a side failed: the page is the other ranker's alone, labelled like that plain variant
+                    outcome.variant_name = (CHALLENGER if reranked is None and challenger is not None
+                                            else variant.base or variant.name)
+                    reranked, challenger = reranked or challenger, None
+            else:
+                reranked = await self._rerank_call(body, variant.ranker_alias, hop_ms)
         outcome.timings_ms["rerank"] = _ms(start)
         by_id = {c.item.item_id: c for c in candidates}
         if reranked is None:
@@ -330,10 +383,23 @@ class Recommender:
             outcome.timings_ms[f"rerank.{name}"] = value
         if not reranked.features_available:
             outcome.degrade("features_unavailable")
+        if reranked.ranker_version is not None:
+            outcome.model_versions["ranker"] = reranked.ranker_version
+            if variant.name == CHALLENGER and not reranked.ranker_version.endswith("@challenger"):
+                # no challenger is loaded: the champion scored, so this shopper saw the control variant
+                outcome.variant_name = variant.base or outcome.variant_name
         ranked_items = reranked.items
+        if challenger is not None:
+            if challenger.ranker_version is not None:
+                outcome.model_versions["ranker_b"] = challenger.ranker_version
+            ranked_items, outcome.teams = _team_draft(ranked_items, challenger.items, request_id)
         if relaxed:
             strict = {c.item.item_id for c in candidates if all(c.satisfies.values())}
-            ranked_items = sorted(ranked_items, key=lambda r: r.item.item_id not in strict)
+            order = sorted(range(len(ranked_items)), key=lambda i: ranked_items[i].item.item_id not in strict)
+            ranked_items = [ranked_items[i] for i in order]
+            if outcome.teams:
+                outcome.teams = [outcome.teams[i] for i in order]
+        outcome.teams = outcome.teams[:request.k]
         items = []
         for rank, ranked in enumerate(ranked_items[:request.k], start=1):
             candidate = by_id.get(ranked.item.item_id)
@@ -381,6 +447,16 @@ class Recommender:
             DROPPED_CITATIONS.inc(len(dropped))
             log.warning("dropped %d cited ids not in the result list: %s", len(dropped), dropped[:5])
         outcome.answer = answer
+
+
+def _team_draft(champion: list[RankedItem], challenger: list[RankedItem],
+                request_id: str) -> tuple[list[RankedItem], list[str]]:
+    """The two rankings merged by team draft (coin flips seeded by the request id), each item with the score its
+    team's ranker gave it; and the team of each position."""
+    by_team = {"A": {r.item.item_id: r for r in champion}, "B": {r.item.item_id: r for r in challenger}}
+    rng = random.Random(hashlib.sha256(f"interleave:{request_id}".encode()).digest())
+    page = interleaving.team_draft(list(by_team["A"]), list(by_team["B"]), len(by_team["A"] | by_team["B"]), rng)
+    return [by_team[team][item_id] for item_id, team in page], [team for _, team in page]
 
 
 def _as_item(result: ResultItem, index: dict[str, Item]) -> Item:

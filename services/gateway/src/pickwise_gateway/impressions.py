@@ -1,0 +1,162 @@
+"""Impression logging (decision 1001): what each search/recommendation/feed/similar/bought-together response
+showed, as an ``ImpressionEvent`` on ``events.impressions``. The request path only builds the event and puts it
+on a bounded queue (``put_nowait``); one background task drains the queue in batches to the broker, retrying a
+failed send a bounded number of times. Every event ends in exactly one outcome of
+``pickwise_gateway_impressions_total``: published, dropped_queue_full, no_producer or error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from prometheus_client import Counter
+
+from pickwise_common.errors import DependencyUnavailable
+from pickwise_common.kafka import TOPIC_IMPRESSIONS
+from pickwise_common.public_api import RecommendationResponse
+from pickwise_common.schemas import Constraints, ImpressionEvent, ImpressionItem
+
+log = logging.getLogger("pickwise.gateway.impressions")
+
+OUTCOMES = ("published", "dropped_queue_full", "no_producer", "error")
+IMPRESSIONS = Counter("pickwise_gateway_impressions_total", "Impressions of the gateway's responses, by outcome",
+                      ["outcome"])
+for _outcome in OUTCOMES:
+    IMPRESSIONS.labels(_outcome)
+BATCH_MAX = 200            # events sent concurrently by the drain task (the producer batches them per partition)
+RETRY_BACKOFF_S = 0.2
+
+
+def constraints_summary(parsed: Constraints | None) -> dict[str, Any]:
+    """The constraints drift watches: brands (always, lower-cased and sorted), and price_band, price_min,
+    price_max, ram_gb_min, storage_gb_min when set."""
+    if parsed is None:
+        return {"brands": []}
+    out: dict[str, Any] = {"brands": sorted({b.strip().lower() for b in parsed.brands if b.strip()})}
+    if parsed.price_bands:
+        out["price_band"] = ",".join(sorted(parsed.price_bands))
+    for name, value in (("price_min", parsed.price_min_inr), ("price_max", parsed.price_max_inr),
+                        ("ram_gb_min", parsed.ram_gb_min), ("storage_gb_min", parsed.storage_gb_min)):
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def shown_items(scored: Iterable[tuple[str, float | None]], teams: Sequence[str | None] = ()) -> list[ImpressionItem]:
+    """(item id, score) pairs in shown order as impression items with 0-based positions."""
+    return [ImpressionItem(item_id=item_id, position=position, score=score,
+                           team=teams[position] if position < len(teams) else None)  # type: ignore[arg-type]
+            for position, (item_id, score) in enumerate(scored)]
+
+
+def search_impression(response: RecommendationResponse, *, endpoint: str, user_id: str | None,
+                      session_id: str | None, experiment: str | None, explore: dict[str, int] | None = None,
+                      teams: Sequence[str | None] = (), status: int = 200) -> ImpressionEvent:
+    """The impression of a search or recommendations response (items as the page showed them)."""
+    return ImpressionEvent(
+        request_id=response.request_id, endpoint=endpoint, catalog=response.catalog, user_id=user_id,  # type: ignore[arg-type]
+        session_id=session_id, query=response.query, constraints=constraints_summary(response.parsed),
+        experiment=experiment, variant=response.variant, model_versions=dict(response.model_versions),
+        items=shown_items(((i.item_id, i.score) for i in response.items), teams), explore=explore,
+        interleaving=any(t is not None for t in teams), latency_ms=response.timings_ms.get("total"),
+        status=status, degraded=list(response.degradation_reasons))
+
+
+def failed_impression(*, request_id: str, endpoint: str, catalog: str, user_id: str | None,
+                      session_id: str | None, query: str | None, experiment: str | None, variant: str | None,
+                      status: int, latency_ms: float) -> ImpressionEvent:
+    """The impression of a request that failed (no items): counted by the rollout's error-rate guard."""
+    return ImpressionEvent(request_id=request_id, endpoint=endpoint, catalog=catalog, user_id=user_id,  # type: ignore[arg-type]
+                           session_id=session_id, query=query, experiment=experiment, variant=variant,
+                           status=status, latency_ms=latency_ms)
+
+
+def key_of(event: ImpressionEvent) -> str:
+    return event.user_id or event.session_id or event.request_id
+
+
+class ImpressionLog:
+    """The bounded queue and its drain task. ``record`` never blocks and never raises."""
+
+    def __init__(self, *, queue_max: int, send_attempts: int = 3, producer: Any | None = None) -> None:
+        self.producer = producer
+        self.send_attempts = send_attempts
+        self.queue: asyncio.Queue[ImpressionEvent] = asyncio.Queue(maxsize=queue_max)
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0  # events of the batch being sent that have no outcome yet
+
+    def record(self, event: ImpressionEvent) -> None:
+        if self.producer is None:
+            IMPRESSIONS.labels("no_producer").inc()
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            IMPRESSIONS.labels("dropped_queue_full").inc()
+
+    def start(self, producer: Any | None) -> None:
+        self.producer = producer
+        if producer is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain_forever(), name="impressions-drain")
+
+    async def _drain_forever(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < BATCH_MAX and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            self._in_flight = len(batch)
+            await asyncio.gather(*(self._send(event) for event in batch))
+            for _ in batch:
+                self.queue.task_done()
+
+    async def _send(self, event: ImpressionEvent) -> None:
+        try:
+            await self._send_once(event)
+        finally:
+            self._in_flight -= 1
+
+    async def _send_once(self, event: ImpressionEvent) -> None:
+        payload = event.model_dump(mode="json")
+        for attempt in range(1, self.send_attempts + 1):
+            try:
+                await self.producer.send(TOPIC_IMPRESSIONS, payload, key=key_of(event))  # type: ignore[union-attr]
+            except DependencyUnavailable as exc:
+                if attempt == self.send_attempts:
+                    IMPRESSIONS.labels("error").inc()
+                    log.warning("impression %s not published after %d attempts: %s", event.request_id, attempt,
+                                exc)
+                    return
+                await asyncio.sleep(RETRY_BACKOFF_S * attempt)
+            except Exception as exc:  # an impression is never worth crashing the drain task for: counted
+                IMPRESSIONS.labels("error").inc()
+                log.warning("impression %s not published: %r", event.request_id, exc)
+                return
+            else:
+                IMPRESSIONS.labels("published").inc()
+                return
+
+    async def stop(self, timeout_s: float) -> None:
+        """Drain what is queued (bounded by ``timeout_s``), then stop; what is left is counted as dropped."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self.queue.join(), timeout_s)
+        except TimeoutError:
+            log.warning("shutdown: %d impressions not drained in %.1f s", self.queue.qsize(), timeout_s)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        if self._in_flight > 0:  # cut off mid-send: their fate at the broker is unknown
+            IMPRESSIONS.labels("error").inc(self._in_flight)
+            self._in_flight = 0
+        left = self.queue.qsize()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            self.queue.task_done()
+        if left:
+            IMPRESSIONS.labels("dropped_queue_full").inc(left)
