@@ -18,10 +18,16 @@ from pickwise_event_consumer.processor import EventProcessor, Topics
 
 
 def build_loops(settings: EventConsumerSettings, processor: EventProcessor, topics: Topics) -> list[ConsumerLoop]:
-    """The main loop and one delay-aware loop per retry stage, each its own consumer group."""
+    """The main loop (interactions, session turns), the impressions loop and one delay-aware loop per retry
+    stage, each its own consumer group. Impressions (one per response) have their own group so a burst of them
+    never delays the clicks a feed must reflect within a second (decision 1001b)."""
     backoff = StoreBackoff(settings.store_backoff_initial_ms / 1000, settings.store_backoff_max_ms / 1000)
     loops = [ConsumerLoop("main", settings, [topics.interactions, topics.sessions], backoff=backoff,
                           group_id=settings.consumer_group, handler=processor.handle,
+                          batch_max=settings.consumer_batch_max, poll_ms=settings.consumer_poll_ms,
+                          metadata_max_age_ms=5000, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms),
+             ConsumerLoop("impressions", settings, [topics.impressions], backoff=backoff,
+                          group_id=f"{settings.consumer_group}.{topics.impressions}", handler=processor.handle,
                           batch_max=settings.consumer_batch_max, poll_ms=settings.consumer_poll_ms,
                           metadata_max_age_ms=5000, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)]
     for topic, delay_s in topics.ladder.stages:
@@ -45,7 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         features = FeatureWriter(redis, FeatureParams(
             half_life_h=settings.affinity_half_life_h, clicks_cap=settings.clicks_cap,
             seen_ttl_s=settings.seen_ttl_s, pop_hour_ttl_s=settings.pop_hour_ttl_s,
-            user_ttl_s=settings.user_features_ttl_s, popularity_max_items=settings.popularity_max_items))
+            user_ttl_s=settings.user_features_ttl_s, popularity_max_items=settings.popularity_max_items,
+            shown_ttl_s=settings.user_shown_ttl_s))
         processor = EventProcessor(pool=pool, redis=redis, producer=producer, features=features, topics=topics,
                                    session_cache_ttl_s=settings.session_cache_ttl_s,
                                    session_cache_turns=settings.session_cache_turns,

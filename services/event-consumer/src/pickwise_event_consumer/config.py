@@ -26,6 +26,8 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     seen_ttl_s: int = SEEN_TTL_S
     pop_hour_ttl_s: int = POP_HOUR_TTL_S
     user_features_ttl_s: int = 30 * 24 * 3600
+    # the per-user shown-items counters (impressions) expire this long after the user's last impression
+    user_shown_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
     clicks_cap: int = CLICKS_CAP
     affinity_half_life_h: float = AFFINITY_HALF_LIFE_H
     popularity_max_items: int = Field(default=100_000, ge=1,

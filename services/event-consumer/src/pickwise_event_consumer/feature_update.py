@@ -7,7 +7,11 @@ item's brand and category are read before it, and the global popularity (``pop:h
 other slots) is updated after it, for the events it applied, with plain single-key commands (decision 0765).
 Every key is the event's catalog's (``pickwise_common.redis`` key functions); the script also adds the
 event's CF weight to the user's history hash (the fold-in input, decision 0813) and a dismiss to the user's
-dismissed set."""
+dismissed set; a click, add to cart or purchase deletes the item's field of the user's shown-items hash.
+
+Impressions have a script of their own in the same slot: the same ``SET NX`` mark, then one ``HINCRBY`` per shown
+item in the user's shown-items hash (``user_shown_key``, read by the gateway's over-shown filter, decision
+1001b)."""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
 from pickwise_common import cf
 from pickwise_common import redis as keys
-from pickwise_common.schemas import EVENT_WEIGHTS, EventType, InteractionEvent
+from pickwise_common.schemas import EVENT_WEIGHTS, EventType, ImpressionEvent, InteractionEvent
 
-# KEYS: 1 the event's seen mark, 2 clicks, 3 affinity, 4 CF history, 5 dismissed (all in the user's slot)
+# KEYS: 1 the event's seen mark, 2 clicks, 3 affinity, 4 CF history, 5 dismissed, 6 shown items (all in the
+#       user's slot)
 # ARGV: 1 item_id, 2 weight, 3 now_s, 4 half_life_s, 5 clicks_cap, 6 seen_ttl_s, 7 push to the click list
 #       ('1'/'0'), 8 user keys' ttl_s, 9 item brand, 10 item category ('' when unknown), 11 CF history weight
 #       ('0' adds nothing), 12 dismiss ('1'/'0'), 13 history and dismissed keys' ttl_s
@@ -42,6 +48,7 @@ if ARGV[7] == '1' then
   redis.call('LPUSH', KEYS[2], item)
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
   redis.call('EXPIRE', KEYS[2], user_ttl)
+  redis.call('HDEL', KEYS[6], item)
 end
 local history_weight = tonumber(ARGV[11])
 local long_ttl = tonumber(ARGV[13])
@@ -75,6 +82,22 @@ end
 return 1
 """
 
+# KEYS: 1 the impression's seen mark, 2 the user's shown-items hash (one slot)
+# ARGV: 1 seen_ttl_s, 2 shown hash ttl_s, 3.. the item ids shown (each once)
+# Returns 1 when applied, 0 when the impression had been applied before.
+APPLY_IMPRESSION_LUA = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  return 0
+end
+for i = 3, #ARGV do
+  redis.call('HINCRBY', KEYS[2], ARGV[i], 1)
+end
+if #ARGV >= 3 then
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+end
+return 1
+"""
+
 # Interactions that say "this user wants this": they enter the recent-clicks list the boost reads.
 CLICK_LIST_TYPES = frozenset({EventType.click, EventType.add_to_cart, EventType.purchase})
 
@@ -91,6 +114,8 @@ class FeatureParams:
     # the CF history hash and the dismissed set outlive the short-term features: a purchase history is
     # the fold-in input for months, and a dismissed item must stay hidden
     history_ttl_s: int = 400 * 24 * 3600
+    # the shown-items hash lives this long after the user's last impression (refreshed by each)
+    shown_ttl_s: int = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -112,12 +137,23 @@ def script_call(event: InteractionEvent, params: FeatureParams, now_s: float,
     user, catalog = event.user_id, event.catalog
     script_keys = [keys.user_seen_key(user, str(event.event_id), catalog), keys.user_clicks_key(user, catalog),
                    keys.user_affinity_key(user, catalog), keys.user_history_key(user, catalog),
-                   keys.user_dismissed_key(user, catalog)]
+                   keys.user_dismissed_key(user, catalog), keys.user_shown_key(user, catalog)]
     args = [event.item_id, repr(EVENT_WEIGHTS[event.type]), f"{now_s:.3f}", repr(params.half_life_h * 3600.0),
             str(params.clicks_cap), str(params.seen_ttl_s), "1" if event.type in CLICK_LIST_TYPES else "0",
             str(params.user_ttl_s), meta.brand, meta.category, f"{history_weight(event):.6g}",
             "1" if event.type == EventType.dismiss else "0", str(params.history_ttl_s)]
     return script_keys, args
+
+
+def impression_script_call(event: ImpressionEvent, params: FeatureParams) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of the impression script (pure): each shown item counted once. The event must have a
+    user_id (anonymous impressions update no counter)."""
+    if event.user_id is None:
+        raise ValueError("an anonymous impression has no shown-items hash")
+    item_ids = list(dict.fromkeys(item.item_id for item in event.items))
+    script_keys = [keys.user_seen_key(event.user_id, str(event.event_id), event.catalog),
+                   keys.user_shown_key(event.user_id, event.catalog)]
+    return script_keys, [str(params.seen_ttl_s), str(params.shown_ttl_s), *item_ids]
 
 
 class FeatureWriter:
@@ -128,6 +164,7 @@ class FeatureWriter:
         self.client = client
         self.params = params
         self.script = client.register_script(APPLY_EVENT_LUA)
+        self.impression_script = client.register_script(APPLY_IMPRESSION_LUA)
         self.cluster = isinstance(client, RedisCluster)
 
     async def _item_meta(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ItemMeta]:
@@ -140,12 +177,14 @@ class FeatureWriter:
         return {pair: ItemMeta(brand or "", category or "") for pair, (brand, category) in zip(unique, rows,
                                                                                               strict=True)}
 
-    async def _run_scripts(self, calls: Sequence[tuple[list[str], list[str]]]) -> list[int]:
+    async def _run_scripts(self, calls: Sequence[tuple[list[str], list[str]]], script: AsyncScript | None = None
+                           ) -> list[int]:
+        script = script or self.script
         if self.cluster:
-            return list(await asyncio.gather(*(self.script(keys=k, args=a) for k, a in calls)))
+            return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
         async with self.client.pipeline(transaction=False) as pipe:
             for script_keys, args in calls:
-                await self.script(keys=script_keys, args=args, client=pipe)
+                await script(keys=script_keys, args=args, client=pipe)
             return await pipe.execute()
 
     async def _popularity(self, events: Sequence[InteractionEvent]) -> None:
@@ -185,3 +224,13 @@ class FeatureWriter:
         # popularity can be rebuilt from the events table
         await self._popularity([e for e, done in zip(events, applied, strict=True) if done])
         return applied
+
+    async def apply_impressions(self, events: Sequence[ImpressionEvent]) -> list[bool | None]:
+        """Count each impression's items in its user's shown-items hash. Per event: True when applied now,
+        False when applied before (a duplicate), None for an anonymous one (nothing to count)."""
+        counted = [e for e in events if e.user_id is not None]
+        if not counted:
+            return [None] * len(events)
+        results = iter(await self._run_scripts([impression_script_call(e, self.params) for e in counted],
+                                               self.impression_script))
+        return [None if e.user_id is None else int(next(results)) == 1 for e in events]

@@ -20,3 +20,7 @@ EVENT_APPLY_DELAY = Histogram(
 STORE_PAUSES = Counter(
     "pickwise_consumer_store_pauses_total", "Times a consumer paused its partitions because a store was down",
     ["group"])
+IMPRESSIONS_STORED = Counter(
+    "pickwise_impressions_stored_total",
+    "Impression messages handled, by the response's endpoint and outcome (stored now, duplicate of a stored one)",
+    ["endpoint", "outcome"])

@@ -1,6 +1,7 @@
-"""Applying a batch of Kafka records: decode (poison -> DLQ), Postgres first, then the Redis script, and
-route what failed to the next retry topic. Offsets are committed by the caller only after this returns,
-i.e. after both stores hold every record's effect (or the record sits on a retry/dead-letter topic)."""
+"""Applying a batch of Kafka records (interactions, session turns, impressions): decode (poison -> DLQ),
+Postgres first, then the Redis script, and route what failed to the next retry topic. Offsets are committed
+by the caller only after this returns, i.e. after both stores hold every record's effect (or the record sits
+on a retry/dead-letter topic)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ from pickwise_common import redis as keys
 from pickwise_common.catalogs import UnknownCatalog, catalog_spec
 from pickwise_common.errors import DependencyUnavailable, InvalidMessage
 from pickwise_common.kafka import (
+    TOPIC_IMPRESSIONS,
     TOPIC_INTERACTIONS,
     TOPIC_SESSIONS,
     JsonProducer,
     context_from_headers,
     decode_message,
 )
-from pickwise_common.schemas import InteractionEvent, SessionEvent
+from pickwise_common.schemas import ImpressionEvent, InteractionEvent, SessionEvent
 from pickwise_common.telemetry import stage, tracer
 from pickwise_event_consumer import event_log
 from pickwise_event_consumer.feature_update import FeatureWriter
@@ -38,6 +40,7 @@ from pickwise_event_consumer.metrics import (
     EVENTS_DEAD_LETTERED,
     EVENTS_PROCESSED,
     EVENTS_RETRIED,
+    IMPRESSIONS_STORED,
 )
 from pickwise_event_consumer.retry_policy import H_ORIGIN, RetryTopics, header, next_route, poison_route
 
@@ -49,11 +52,12 @@ SERVICE = "event-consumer"
 class Topics:
     interactions: str = TOPIC_INTERACTIONS
     sessions: str = TOPIC_SESSIONS
+    impressions: str = TOPIC_IMPRESSIONS
     ladder: RetryTopics = field(default_factory=RetryTopics)
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.interactions, self.sessions) + self.ladder.names
+        return (self.interactions, self.sessions, self.impressions) + self.ladder.names
 
 
 @dataclass
@@ -146,6 +150,7 @@ class EventProcessor:
         outcome = BatchOutcome()
         interactions: list[tuple[ConsumerRecord, InteractionEvent]] = []
         sessions: list[tuple[ConsumerRecord, SessionEvent]] = []
+        impressions: list[tuple[ConsumerRecord, ImpressionEvent]] = []
         for record in records:
             origin = self.origin_of(record)
             try:
@@ -156,6 +161,10 @@ class EventProcessor:
                     interactions.append((record, event))
                 elif origin == self.topics.sessions:
                     sessions.append((record, SessionEvent.model_validate(body)))
+                elif origin == self.topics.impressions:
+                    impression = ImpressionEvent.model_validate(body)
+                    catalog_spec(impression.catalog)
+                    impressions.append((record, impression))
                 else:
                     raise InvalidMessage(f"no handler for topic {origin!r}")
             except (InvalidMessage, UnknownCatalog) as exc:
@@ -165,6 +174,7 @@ class EventProcessor:
                 await self._dead_letter(record, f"invalid_event: {fields}", outcome)
         await self._interactions(interactions, outcome)
         await self._sessions(sessions, outcome)
+        await self._impressions(impressions, outcome)
         return outcome
 
     # ------------------------------------------------------------ interactions
@@ -268,6 +278,60 @@ class EventProcessor:
                 outcome.duplicates += 1
             EVENTS_PROCESSED.labels(self.origin_of(record), label).inc()
         _trace([r for r, _ in pairs], self.topics.sessions, stages, "applied")
+
+    # ------------------------------------------------------------ impressions
+
+    async def _apply_impressions(self, events: Sequence[ImpressionEvent]) -> tuple[list[bool], list[_Stage]]:
+        # as for interactions: the row first, then the shown counters, whose SET NX mark makes a redelivery
+        # (even one after a crash between the two writes) count the items once
+        t0 = time.time_ns()
+        with stage(SERVICE, "postgres_insert_impressions", batch_size=len(events)):
+            inserted = await event_log.insert_impressions(self.pool, events)
+        t1 = time.time_ns()
+        with stage(SERVICE, "redis_shown_counters", batch_size=len(events)):
+            await self.features.apply_impressions(events)
+        t2 = time.time_ns()
+        stored = []
+        for event in events:  # a redelivery within the batch: its first copy was the one inserted
+            event_id = str(event.event_id)
+            stored.append(event_id in inserted)
+            inserted.discard(event_id)
+        return (stored, [_Stage("postgres.insert impressions", t0, t1), _Stage("redis.shown_counters", t1, t2)])
+
+    async def _impressions(self, pairs: list[tuple[ConsumerRecord, ImpressionEvent]], outcome: BatchOutcome) -> None:
+        if not pairs:
+            return
+        try:
+            stored, stages = await self._apply_impressions([e for _, e in pairs])
+        except Exception as exc:  # as for interactions: a store down pauses, a refused record is retried
+            await self.raise_if_store_down(exc)
+            log.warning("batch of %d impressions failed (%s); applying one by one", len(pairs), exc)
+            for record, event in pairs:
+                try:
+                    one, stages = await self._apply_impressions([event])
+                except Exception as one_exc:
+                    await self.raise_if_store_down(one_exc)
+                    await self._retry(record, f"{type(one_exc).__name__}: {one_exc}", outcome)
+                    continue
+                self._record_impressions([(record, event)], one, stages, outcome)
+            return
+        self._record_impressions(pairs, stored, stages, outcome)
+
+    def _record_impressions(self, pairs: Sequence[tuple[ConsumerRecord, ImpressionEvent]], stored: Sequence[bool],
+                            stages: list[_Stage], outcome: BatchOutcome) -> None:
+        """Counted by the row: ``applied``/``stored`` when this delivery inserted it, ``duplicate`` when it was
+        there already (a redelivery, or a replay after a crash between the two writes)."""
+        for (record, event), was_stored in zip(pairs, stored, strict=True):
+            if was_stored:
+                outcome.applied += 1
+                EVENT_APPLY_DELAY.observe(_delay_s(event.ts))
+            else:
+                outcome.duplicates += 1
+            EVENTS_PROCESSED.labels(self.origin_of(record), "applied" if was_stored else "duplicate").inc()
+            IMPRESSIONS_STORED.labels(event.endpoint, "stored" if was_stored else "duplicate").inc()
+        _trace([r for (r, _), s in zip(pairs, stored, strict=True) if s], self.topics.impressions, stages, "applied")
+        _trace([r for (r, _), s in zip(pairs, stored, strict=True) if not s], self.topics.impressions, stages,
+               "duplicate")
 
     # ------------------------------------------------------------ failures
 

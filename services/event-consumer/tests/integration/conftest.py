@@ -28,6 +28,7 @@ from pickwise_event_consumer.retry_policy import RetryTopics
 
 def make_topics(prefix: str, delay_s: float = 0.3) -> Topics:
     return Topics(interactions=f"{prefix}.interactions", sessions=f"{prefix}.sessions",
+                  impressions=f"{prefix}.impressions",
                   ladder=RetryTopics(stages=((f"{prefix}.retry.a", delay_s), (f"{prefix}.retry.b", delay_s),
                                              (f"{prefix}.retry.c", delay_s)), dlq=f"{prefix}.dlq"))
 
