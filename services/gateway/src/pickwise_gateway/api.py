@@ -120,20 +120,38 @@ async def search(
     return _json(response)
 
 
-async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONResponse:
-    """GET from the retriever, passing its JSON (and its 4xx statuses) through unchanged."""
+async def _fetch(retriever: Any, path: str, params: dict[str, Any]) -> tuple[Any, int]:
+    """GET from the retriever: its JSON body and status (its 4xx answers included, to pass through)."""
     try:
         response = await retriever.request("GET", path, params={k: v for k, v in params.items() if v is not None})
     except DownstreamError as exc:
-        return JSONResponse(exc.body if isinstance(exc.body, dict) else {"error": {"code": "http_error",
-                            "message": str(exc.body), "fields": [], "request_id": _request_id()}},
-                            status_code=exc.status_code)
+        return (exc.body if isinstance(exc.body, dict) else {"error": {"code": "http_error",
+                "message": str(exc.body), "fields": [], "request_id": _request_id()}}), exc.status_code
     try:
-        body = response.json()
+        return response.json(), response.status_code
     except ValueError as exc:
         raise DependencyUnavailable("retriever answered with something other than JSON",
                                     dependency="retriever") from exc
-    return JSONResponse(body, status_code=response.status_code)
+
+
+async def _proxy(retriever: Any, path: str, params: dict[str, Any]) -> JSONResponse:
+    """GET from the retriever, passing its JSON (and its 4xx statuses) through unchanged."""
+    body, status = await _fetch(retriever, path, params)
+    return JSONResponse(body, status_code=status)
+
+
+async def proxy_list(retriever: Any, path: str, params: dict[str, Any], *, log: impressions.ImpressionLog,
+                     endpoint: str, catalog: str, list_field: str, score_field: str) -> JSONResponse:
+    """A proxied item list (similar, bought together): the answer gains the request id and its impression is
+    queued (decision 1001)."""
+    started = time.perf_counter()
+    body, status = await _fetch(retriever, path, params)
+    if status == 200 and isinstance(body, dict):
+        request_id = body["request_id"] = _request_id()
+        log.record(impressions.list_impression(
+            body, request_id=request_id, endpoint=endpoint, catalog=catalog, list_field=list_field,
+            score_field=score_field, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
+    return JSONResponse(body, status_code=status)
 
 
 NOT_FOUND = {404: {"model": ErrorBody, "description": "no such item in the catalog, or unknown `catalog`"}}
@@ -148,11 +166,13 @@ async def item(item_id: ItemId, retriever: RetrieverDep, catalog: ItemCatalogDep
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse, tags=["catalog"],
             summary="Items similar to one item: CF neighbours where it has purchase history, content otherwise",
             responses={**ERRORS, **NOT_FOUND})
-async def similar(item_id: ItemId, retriever: RetrieverDep, catalog: ItemCatalogDep,
+async def similar(item_id: ItemId, retriever: RetrieverDep, catalog: ItemCatalogDep, impression_log: ImpressionsDep,
                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> JSONResponse:
     """`source` says which answered: `cf` (neighbours by the ALS factors of the catalog's CF model, decision
     0813) or `content` (by embedding: the item has no history, or the catalog no CF model)."""
-    return await _proxy(retriever, f"/v1/cf/items/{item_id}/similar", {"k": k, "catalog": catalog})
+    return await proxy_list(retriever, f"/v1/cf/items/{item_id}/similar", {"k": k, "catalog": catalog},
+                            log=impression_log, endpoint="similar", catalog=catalog, list_field="candidates",
+                            score_field="fused_score")
 
 
 @router.get("/popular", response_model=PopularResponse, tags=["catalog"], summary="Most popular items",

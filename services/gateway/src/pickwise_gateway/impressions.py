@@ -15,7 +15,7 @@ from prometheus_client import Counter
 
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.kafka import TOPIC_IMPRESSIONS
-from pickwise_common.public_api import RecommendationResponse
+from pickwise_common.public_api import FeedResponse, RecommendationResponse
 from pickwise_common.schemas import Constraints, ImpressionEvent, ImpressionItem
 
 log = logging.getLogger("pickwise.gateway.impressions")
@@ -71,6 +71,31 @@ def failed_impression(*, request_id: str, endpoint: str, catalog: str, user_id: 
     return ImpressionEvent(request_id=request_id, endpoint=endpoint, catalog=catalog, user_id=user_id,  # type: ignore[arg-type]
                            session_id=session_id, query=query, experiment=experiment, variant=variant,
                            status=status, latency_ms=latency_ms)
+
+
+def list_impression(body: dict[str, Any], *, request_id: str, endpoint: str, catalog: str, list_field: str,
+                    score_field: str, latency_ms: float) -> ImpressionEvent:
+    """The impression of a proxied item list (``similar``: candidates by fused score; ``bought_together``: items
+    by lift); entries that break the shape are left out, never raised on."""
+    scored: list[tuple[str, float | None]] = []
+    for entry in body.get(list_field) or ():
+        item = entry.get("item") if isinstance(entry, dict) else None
+        if isinstance(item, dict) and item.get("item_id") is not None:
+            score = entry.get(score_field)
+            scored.append((str(item["item_id"]), float(score) if isinstance(score, (int, float)) else None))
+    version = body.get("model_version")
+    return ImpressionEvent(request_id=request_id, endpoint=endpoint, catalog=catalog, query=body.get("item_id"),  # type: ignore[arg-type]
+                           model_versions={"cf": str(version)} if version else {}, items=shown_items(scored),
+                           latency_ms=latency_ms)
+
+
+def feed_impression(response: FeedResponse, *, request_id: str, latency_ms: float) -> ImpressionEvent:
+    """The impression of a user's feed (``model_versions["cf"]`` = the CF model that answered, if one did)."""
+    return ImpressionEvent(
+        request_id=request_id, endpoint="feed", catalog=response.catalog, user_id=response.user_id,
+        model_versions={"cf": response.model_version} if response.model_version else {},
+        items=shown_items((f.item.item_id, f.score) for f in response.items), latency_ms=latency_ms,
+        degraded=list(response.degradation_reasons))
 
 
 def key_of(event: ImpressionEvent) -> str:
