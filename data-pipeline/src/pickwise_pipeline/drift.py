@@ -5,8 +5,8 @@ Signals, all from the ``impressions`` table (migration 0006) of search/recommend
 - ``price_band``: the price-band mix of the constraints (PSI; without a named band, the band of price_max, else
   of price_min, else ``(none)``);
 - ``ranker_score``: the top-k scores the pages were ordered by (PSI on the reference's deciles + two-sample KS);
-- ``ctr``: per-impression click indicators, joined to click events by ``request_id`` (PSI of clicked/not
-  clicked + two-sample KS).
+- ``ctr``: per-impression click indicators (a click on a shown item with the impression's ``request_id``, as the
+  experiment statistics count it) — PSI of clicked/not clicked + two-sample KS.
 A signal with fewer than ``min_rows`` impressions in either window gets no value (and the report says why): too little
 data is not drift. PSI reading: < 0.1 no material change, 0.1–0.25 moderate, > 0.25 significant (alerted).
 
@@ -52,7 +52,9 @@ SELECT COALESCE(i.payload -> 'constraints', '{}'::jsonb) AS constraints,
        (SELECT array_agg((it ->> 'score')::float8 ORDER BY (it ->> 'position')::int)
           FROM jsonb_array_elements(i.items) AS it
          WHERE it ->> 'score' IS NOT NULL AND (it ->> 'position')::int < $5) AS scores,
-       EXISTS (SELECT 1 FROM events e WHERE e.request_id = i.request_id AND e.type = 'click') AS clicked
+       EXISTS (SELECT 1 FROM events e
+                WHERE e.request_id = i.request_id AND e.type = 'click'
+                  AND i.items @> jsonb_build_array(jsonb_build_object('item_id', e.item_id))) AS clicked
 FROM impressions i
 WHERE i.ts >= $1 AND i.ts < $2 AND i.endpoint = ANY($3::text[]) AND i.status < 500
   AND ($4::text IS NULL OR i.catalog = $4)
