@@ -110,7 +110,6 @@ class ImpressionLog:
         self.send_attempts = send_attempts
         self.queue: asyncio.Queue[ImpressionEvent] = asyncio.Queue(maxsize=queue_max)
         self._task: asyncio.Task[None] | None = None
-        self._in_flight = 0  # events of the batch being sent that have no outcome yet
 
     def record(self, event: ImpressionEvent) -> None:
         if self.producer is None:
@@ -131,7 +130,6 @@ class ImpressionLog:
             batch = [await self.queue.get()]
             while len(batch) < BATCH_MAX and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            self._in_flight = len(batch)
             await asyncio.gather(*(self._send(event) for event in batch))
             for _ in batch:
                 self.queue.task_done()
@@ -139,8 +137,9 @@ class ImpressionLog:
     async def _send(self, event: ImpressionEvent) -> None:
         try:
             await self._send_once(event)
-        finally:
-            self._in_flight -= 1
+        except asyncio.CancelledError:  # cut off mid-send at shutdown: its fate at the broker is unknown
+            IMPRESSIONS.labels("error").inc()
+            raise
 
     async def _send_once(self, event: ImpressionEvent) -> None:
         payload = event.model_dump(mode="json")
@@ -176,9 +175,6 @@ class ImpressionLog:
         except asyncio.CancelledError:
             pass
         self._task = None
-        if self._in_flight > 0:  # cut off mid-send: their fate at the broker is unknown
-            IMPRESSIONS.labels("error").inc(self._in_flight)
-            self._in_flight = 0
         left = self.queue.qsize()
         while not self.queue.empty():
             self.queue.get_nowait()

@@ -40,3 +40,74 @@ def test_session_id_is_used_when_there_is_no_user() -> None:
 
 def test_bucket_is_in_unit_interval() -> None:
     assert all(0 <= bucket(str(i)) < 1 for i in range(1000))
+
+
+# ---------------------------------------------------------------- experiments (decision 1005)
+
+THREE_WAY = {"name": "fusion-3", "variants": [
+    {"name": "A", "share": 0.5, "fusion": "weighted", "alpha": 0.3},
+    {"name": "B", "share": 0.3, "fusion": "rrf", "alpha": 0.3},
+    {"name": "C", "share": 0.2, "fusion": "weighted", "alpha": 0.6, "ranker_alias": "challenger"}]}
+
+
+def _names(settings: GatewaySettings, n: int = 20_000) -> list[str]:
+    return [variant_for(settings, user_id=f"u{i}", session_id=None, request_id="r").name for i in range(n)]
+
+
+def test_configured_variants_get_their_shares() -> None:
+    names = _names(GatewaySettings(experiment=THREE_WAY, challenger_share=0.0))
+    for name, share in (("A", 0.5), ("B", 0.3), ("C", 0.2)):
+        assert abs(names.count(name) / len(names) - share) < 0.015
+
+
+def test_challenger_share_is_independent_of_the_experiment_buckets() -> None:
+    names = _names(GatewaySettings(ab_split=0.5, challenger_share=0.1))
+    assert abs(names.count("challenger") / len(names) - 0.1) < 0.01
+    rest = [n for n in names if n != "challenger"]
+    assert abs(rest.count("B") / len(rest) - 0.5) < 0.015
+
+
+def test_challenger_uses_variant_a_fusion_and_the_challenger_ranker() -> None:
+    settings = GatewaySettings(experiment=THREE_WAY, challenger_share=1.0)
+    variant = variant_for(settings, user_id="u1", session_id=None, request_id="r")
+    assert (variant.name, variant.fusion, variant.alpha, variant.ranker_alias, variant.base) == (
+        "challenger", "weighted", 0.3, "challenger", "A")
+    assert variant.experiment == "fusion-3"
+
+
+def test_default_experiment_keeps_the_ab_split_assignment() -> None:
+    settings = GatewaySettings(ab_split=0.3, challenger_share=0.0)
+    for i in range(2000):
+        assert variant_for(settings, user_id=f"u{i}", session_id=None, request_id="r").name == assign(f"user:u{i}", 0.3)
+
+
+def test_default_variants_are_scored_by_the_champion() -> None:
+    settings = GatewaySettings(challenger_share=0.0)
+    assert {variant_for(settings, user_id=f"u{i}", session_id=None, request_id="r").ranker_alias
+            for i in range(200)} == {"champion"}
+
+
+def test_interleaving_takes_its_share_first() -> None:
+    settings = GatewaySettings(interleaving=True, interleaving_share=0.5, challenger_share=0.1)
+    names = _names(settings, 10_000)
+    assert abs(names.count("interleaved") / len(names) - 0.5) < 0.02
+    assert variant_for(GatewaySettings(interleaving=True, interleaving_share=1.0), user_id="u", session_id=None,
+                       request_id="r").interleaved
+
+
+def test_experiment_from_the_environment_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    monkeypatch.setenv("PICKWISE_EXPERIMENT", json.dumps(THREE_WAY))
+    assert [v.name for v in GatewaySettings().experiment.variants] == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("bad", [
+    {"name": "x", "variants": [{"name": "A", "share": 0.5}]},
+    {"name": "x", "variants": [{"name": "A", "share": 0.5}, {"name": "A", "share": 0.5}]},
+    {"name": "x", "variants": [{"name": "challenger", "share": 1.0}]},
+    {"name": "x", "variants": [{"name": "A", "share": 1.0, "ranker_alias": "latest"}]},
+])
+def test_an_invalid_experiment_is_refused(bad: dict) -> None:
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError):
+        GatewaySettings(experiment=bad)
