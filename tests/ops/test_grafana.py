@@ -1,4 +1,4 @@
-"""Grafana provisioning: the datasources the dashboards use exist, and the four dashboards are well formed."""
+"""Grafana provisioning: the datasources the dashboards use exist, and the five dashboards are well formed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 pytestmark = pytest.mark.unit
 
 DASHBOARDS = "observability/grafana/dashboards"
-EXPECTED = {"overview.json", "request-path.json", "event-pipeline.json", "llm.json"}
+EXPECTED = {"overview.json", "request-path.json", "event-pipeline.json", "llm.json", "learning-loop.json"}
 
 
 def _dashboards(repo) -> dict[str, dict]:
@@ -25,7 +25,7 @@ def _panels(dashboard: dict) -> list[dict]:
     return found
 
 
-def test_the_four_dashboards_exist_with_unique_uids(repo) -> None:
+def test_the_five_dashboards_exist_with_unique_uids(repo) -> None:
     dashboards = _dashboards(repo)
     assert set(dashboards) == EXPECTED
     uids = [d["uid"] for d in dashboards.values()]
