@@ -61,7 +61,10 @@ def synthetic_queries(n_queries: int, seed: int = 7) -> list[tuple[list[Candidat
 
 
 def write_ranker(model_dir: Path, version: str, *, n_queries: int = 40,
-                 feature_names: tuple[str, ...] = FEATURE_NAMES) -> Path:
+                 feature_names: tuple[str, ...] = FEATURE_NAMES, ndcg_ranker: float = 0.9,
+                 ndcg_retrieval: float | None = 0.8, reverse: bool = False) -> Path:
+    """A LightGBM ranker file pair; its validation NDCG@10 (ranker vs retrieval order) decides its gate.
+    ``reverse``: trained on inverted labels (a deliberately bad ranker)."""
     import lightgbm as lgb
     import numpy as np
 
@@ -70,7 +73,7 @@ def write_ranker(model_dir: Path, version: str, *, n_queries: int = 40,
     groups: list[int] = []
     for cands, parsed, lab in synthetic_queries(n_queries):
         rows.extend(extract_features(cands, parsed))
-        labels.extend(lab)
+        labels.extend([2 - x for x in lab] if reverse else lab)
         groups.append(len(cands))
     data = lgb.Dataset(np.asarray(rows), label=np.asarray(labels), group=groups)
     booster = lgb.train({"objective": "lambdarank", "verbosity": -1, "num_leaves": 7, "min_data_in_leaf": 5,
@@ -78,8 +81,9 @@ def write_ranker(model_dir: Path, version: str, *, n_queries: int = 40,
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / f"ranker-v{version}.txt"
     booster.save_model(str(path))
-    meta: dict[str, Any] = {"version": version, "feature_names": list(feature_names),
-                            "validation": {"ndcg@10_ranker": 0.9}}
+    validation = {"ndcg@10_ranker": ndcg_ranker} | (
+        {"ndcg@10_retrieval": ndcg_retrieval} if ndcg_retrieval is not None else {})
+    meta: dict[str, Any] = {"version": version, "feature_names": list(feature_names), "validation": validation}
     path.with_suffix(".json").write_text(json.dumps(meta))
     return path
 

@@ -212,7 +212,10 @@ class RerankResponse(Open):
     cross_encoder: str | None = None
     ranker: str | None = None
     ranker_version: str | None = Field(default=None, description="'<registered name>/<version>@<alias>' of the "
-                                                                 "ranker that scored, null without one")
+                                                                 "ranker that answered ('file:<version>@champion' "
+                                                                 "without a registry), null without one; "
+                                                                 "`ranker` is null when that version is held "
+                                                                 "back by its gate (decision 1003b)")
     features_available: bool = True
     timings_ms: dict[str, float] = Field(default_factory=dict)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from pickwise_common.registry import RegistrySettings
 from pickwise_common.settings import REPO_ROOT, RedisSettings, ServiceSettings
 
 
@@ -13,7 +14,7 @@ def default_ranker_dir() -> Path:
     return REPO_ROOT / "models" / "ranker"
 
 
-class RerankerSettings(ServiceSettings, RedisSettings):
+class RerankerSettings(ServiceSettings, RedisSettings, RegistrySettings):
     service_name: str = "reranker"
     port: int = 8002
     # CPU-bound: a few requests at once, a short queue, then a fast 503 the gateway degrades around (decision 0755)
@@ -27,6 +28,8 @@ class RerankerSettings(ServiceSettings, RedisSettings):
     reranker_batch_size: int = Field(default=32, ge=1, le=512)
     # base = (1 - w) * ranker + w * cross-encoder when both stages are present
     reranker_cross_encoder_weight: float = Field(default=0.5, ge=0, le=1)
+    # the champion when the registry is off (PICKWISE_MLFLOW_TRACKING_URI=none) or has no champion: the newest
+    # ranker-v*.txt here; with the registry, pickwise-ranker@champion/@challenger every registry_poll_s
     ranker_model_dir: Path = Field(default_factory=default_ranker_dir)
     boost_click_weight: float = Field(default=1.0, ge=0)  # 2x: decision 0102
     boost_affinity_weight: float = Field(default=0.2, ge=0)

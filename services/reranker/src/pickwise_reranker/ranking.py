@@ -14,19 +14,25 @@ from dataclasses import dataclass, field
 
 import anyio
 import redis.asyncio as aioredis
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from pickwise_common.schemas import BoostDetail, Candidate, RankedItem, RerankRequest, RerankResponse
 from pickwise_common.telemetry import stage
 from pickwise_reranker.behaviour_boost import BoostWeights, GroupCache, UserSignals, compute_boosts, fetch_signals
 from pickwise_reranker.cross_encoder import CrossEncoderScorer
-from pickwise_reranker.learned_ranker import RankerModel
+from pickwise_reranker.served_rankers import RankerSlots
 
 log = logging.getLogger("pickwise.reranker")
 
 SERVICE = "reranker"
 MIN_BASE = 1e-6
 RANKER_FLOOR = 0.1
+
+REQUESTS_BY_MODEL = Counter(
+    "pickwise_reranker_requests_by_model_total",
+    "Rerank requests by the ranker alias that answered and its version ('none': no learned ranker loaded; "
+    "a version held back by its gate still counts under its version)", ["alias", "version"])
 
 
 def rescale(scores: Sequence[float], floor: float = RANKER_FLOOR) -> list[float]:
@@ -67,7 +73,7 @@ class Reranker:
     weights: BoostWeights
     ce_weight: float = 0.5
     cross_encoder: CrossEncoderScorer | None = None
-    ranker: RankerModel | None = None
+    rankers: RankerSlots = field(default_factory=RankerSlots)
     redis: aioredis.Redis | None = None
     groups: GroupCache = field(default_factory=GroupCache)
 
@@ -77,7 +83,12 @@ class Reranker:
         cands = request.candidates
         ce_scores: list[float] | None = None
         ranker_scores: list[float] | None = None
-        scorer, ranker = self.cross_encoder, self.ranker  # a reload mid-request does not mix models
+        scorer = self.cross_encoder
+        served = self.rankers.pick(request.ranker_alias)  # a reload mid-request does not mix models
+        # a ranker that did not beat retrieval order on its validation split (its gate) leaves the base alone
+        ranker = served.model if served is not None and served.gate.passed else None
+        REQUESTS_BY_MODEL.labels(served.alias if served else request.ranker_alias,
+                                 served.metric_version if served else "none").inc()
         if scorer is not None and cands:
             t = time.perf_counter()
             with stage(SERVICE, "cross_encoder", model=scorer.name, candidates=len(cands)):
@@ -118,8 +129,9 @@ class Reranker:
                 variant_ids=cand.variant_ids))
         timings["total"] = _ms(started)
         return RerankResponse(items=ranked, cross_encoder=scorer.name if scorer else None,
-                              ranker=ranker.name if ranker else None, features_available=features_available,
-                              timings_ms=timings)
+                              ranker=ranker.name if ranker else None,
+                              ranker_version=served.label if served else None,
+                              features_available=features_available, timings_ms=timings)
 
 
 def _ms(since: float) -> float:

@@ -40,6 +40,7 @@ def user_id() -> str:
 
 def settings(redis_url: str, model_dir, **overrides: Any) -> RerankerSettings:
     values: dict[str, Any] = {"redis_url": redis_url, "ranker_model_dir": model_dir, "reranker_model": "none",
+                              "mlflow_tracking_uri": "none",
                               "admin_key": ADMIN, "log_json": False}
     return RerankerSettings(**(values | overrides))
 

@@ -13,6 +13,7 @@ from pickwise_reranker import cross_encoder as ce
 from pickwise_reranker import learned_ranker
 from pickwise_reranker.behaviour_boost import BoostWeights, UserSignals, compute_boosts, popularity_norm
 from pickwise_reranker.ranking import Reranker, combine_base, rescale
+from pickwise_reranker.served_rankers import RankerSlots
 
 pytestmark = pytest.mark.unit
 
@@ -173,12 +174,12 @@ async def test_rerank_with_models_reports_them_and_scores_every_item(tiny_cross_
                                                                        ranker_writer, make_candidate):
     reranker = Reranker(weights=BoostWeights(),
                         cross_encoder=ce.load_configured(str(tiny_cross_encoder), max_length=64, batch_size=8),
-                        ranker=learned_ranker.load_model(ranker_writer(tmp_path, "7")))
+                        rankers=RankerSlots.of_file(learned_ranker.load_model(ranker_writer(tmp_path, "7"))))
     cands = [make_candidate(f"c{i}", fused=1 - i / 20) for i in range(20)]
     response = await reranker.rerank(RerankRequest(query="samsung under 15k", candidates=cands, k=5,
                                                    parsed=Constraints(price_max_inr=15_000)))
     assert response.cross_encoder == str(tiny_cross_encoder)
-    assert response.ranker == "lightgbm-lambdarank:7"
+    assert response.ranker == "lightgbm-lambdarank:7" and response.ranker_version == "file:7@champion"
     assert [r.rank for r in response.items] == [1, 2, 3, 4, 5]
     assert all(r.cross_encoder_score is not None and r.ranker_score is not None for r in response.items)
     assert all(r.boost is None for r in response.items)
