@@ -26,3 +26,27 @@ def event_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(key), datetime):
             out[key] = out[key].isoformat()
     return out
+
+
+def _jsonb(value: Any, default: Any) -> Any:
+    """asyncpg hands JSONB over as text unless a codec is set: decode it either way."""
+    if value is None:
+        return default
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def impression_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``impressions`` row: ``event_id`` as a string, times as ISO 8601, JSONB columns decoded, the query's
+    constraints (kept in ``payload``) as ``constraints``."""
+    out = {key: row[key] for key in ("request_id", "endpoint", "catalog", "user_id", "session_id", "query",
+                                     "experiment", "variant", "interleaving", "latency_ms", "status")}
+    out["event_id"] = str(row["event_id"])
+    out["type"] = "impression"
+    out["ts"] = row["ts"].isoformat()
+    out["received_at"] = row["received_at"].isoformat()
+    out["model_versions"] = _jsonb(row["model_versions"], {})
+    out["items"] = _jsonb(row["items"], [])
+    out["explore"] = _jsonb(row["explore"], None)
+    out["degraded"] = _jsonb(row["degraded"], [])
+    out["constraints"] = _jsonb(row["payload"], {}).get("constraints", {})
+    return out

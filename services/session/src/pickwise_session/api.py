@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from enum import Enum
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
@@ -11,7 +12,7 @@ from redis.exceptions import RedisError
 from pickwise_common.catalogs import DEFAULT_CATALOG, catalog_spec
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.features import UserFeatures
-from pickwise_common.schemas import ErrorBody, EventType, Turn
+from pickwise_common.schemas import ErrorBody, ImpressionItem, Turn
 from pickwise_common.telemetry import stage
 from pickwise_session import memory
 from pickwise_session.deps import PostgresDep, RedisDep, SettingsDep
@@ -48,9 +49,50 @@ class StoredEvent(BaseModel):
     received_at: str
 
 
+class StoredImpression(BaseModel):
+    """What one response showed the user (decision 1001b): the page's items with their 0-based positions and the
+    scores they were ordered by, the variant and model versions that served it, the RandPair exploration."""
+
+    event_id: str
+    type: Literal["impression"] = "impression"
+    request_id: str = Field(description="the response's request_id; clicks and purchases carry it back")
+    ts: str
+    received_at: str
+    endpoint: str = Field(description="search, recommendations, feed, similar or bought_together")
+    catalog: str = DEFAULT_CATALOG
+    user_id: str | None = None
+    session_id: str | None = None
+    query: str | None = None
+    constraints: dict[str, Any] = Field(default_factory=dict, description="the parsed query's constraints")
+    experiment: str | None = None
+    variant: str | None = None
+    model_versions: dict[str, str] = Field(default_factory=dict,
+                                           description="e.g. {'ranker': 'pickwise-ranker/3@champion'}")
+    items: list[ImpressionItem] = Field(default_factory=list, description="in page order")
+    explore: dict[str, int] | None = Field(default=None, description="{'pair': k, 'swapped': 0|1} when the "
+                                                                     "response randomised positions k and k+1")
+    interleaving: bool = False
+    latency_ms: float | None = None
+    status: int = 200
+    degraded: list[str] = Field(default_factory=list)
+
+
+class EventLogType(str, Enum):
+    """The ``type`` filter: an interaction type, or ``impression`` for what responses showed."""
+
+    view = "view"
+    click = "click"
+    add_to_cart = "add_to_cart"
+    purchase = "purchase"
+    dismiss = "dismiss"
+    impression = "impression"
+
+
 class UserEventsOut(BaseModel):
     user_id: str
-    events: list[StoredEvent] = Field(description="newest first")
+    events: list[StoredEvent | StoredImpression] = Field(
+        description="newest first: interactions (StoredEvent), or impressions (StoredImpression) with "
+                    "type=impression")
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"],
@@ -86,12 +128,18 @@ async def get_features(user_id: SafeId, redis: RedisDep, settings: SettingsDep,
 @router.get("/users/{user_id}/events", response_model=UserEventsOut, tags=["users"],
             responses={404: {"model": ErrorBody, "description": "unknown catalog"}})
 async def get_events(user_id: SafeId, postgres: PostgresDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                     type: Annotated[EventType | None, Query(description="only this type")] = None,
+                     type: Annotated[EventLogType | None, Query(
+                         description="only this type; `impression` returns what responses showed the user "
+                                     "(StoredImpression) instead of their interactions")] = None,
                      catalog: CatalogQuery = None) -> dict[str, Any]:
     """The user's interactions from the Postgres event log, newest first: one catalog's when `catalog` is
-    given, else every catalog's."""
+    given, else every catalog's. With `type=impression`: the responses' impressions instead (items with their
+    positions and scores, variant, model versions, exploration), newest first."""
     name = catalog_spec(catalog).name if catalog is not None else None
     with stage("session", "read_events"):
-        events = await memory.user_events(postgres, user_id, limit,
-                                          type.value if type is not None else None, catalog=name)
+        if type is EventLogType.impression:
+            events = await memory.user_impressions(postgres, user_id, limit, catalog=name)
+        else:
+            events = await memory.user_events(postgres, user_id, limit,
+                                              type.value if type is not None else None, catalog=name)
     return {"user_id": user_id, "events": events}

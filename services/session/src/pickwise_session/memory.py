@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from pickwise_common import redis as keys
 from pickwise_common.errors import NotFound
-from pickwise_common.event_log_rows import event_from_row, turn_from_row
+from pickwise_common.event_log_rows import event_from_row, impression_from_row, turn_from_row
 from pickwise_common.features import CLICKS_CAP, UserFeatures, affinities_from_hash
 
 SESSION_SQL = "SELECT session_id, user_id, created_at, updated_at FROM sessions WHERE session_id = $1"
@@ -24,6 +24,13 @@ SELECT event_id, type, user_id, item_id, catalog, quantity, session_id, request_
        received_at
 FROM events WHERE user_id = $1 AND ($2::text IS NULL OR type = $2) AND ($4::text IS NULL OR catalog = $4)
 ORDER BY ts DESC LIMIT $3
+"""
+
+IMPRESSIONS_SQL = """
+SELECT event_id, request_id, ts, received_at, endpoint, catalog, user_id, session_id, query, experiment, variant,
+       model_versions, items, explore, interleaving, latency_ms, status, degraded, payload
+FROM impressions WHERE user_id = $1 AND ($3::text IS NULL OR catalog = $3)
+ORDER BY ts DESC LIMIT $2
 """
 
 
@@ -75,3 +82,9 @@ async def user_events(pool: asyncpg.Pool, user_id: str, limit: int, event_type: 
                       catalog: str | None = None) -> list[dict[str, Any]]:
     """The user's events, newest first; only ``catalog``'s when given, else every catalog's."""
     return [event_from_row(r) for r in await pool.fetch(EVENTS_SQL, user_id, event_type, limit, catalog)]
+
+
+async def user_impressions(pool: asyncpg.Pool, user_id: str, limit: int,
+                           catalog: str | None = None) -> list[dict[str, Any]]:
+    """What responses showed the user (impressions), newest first; only ``catalog``'s when given."""
+    return [impression_from_row(r) for r in await pool.fetch(IMPRESSIONS_SQL, user_id, limit, catalog)]
