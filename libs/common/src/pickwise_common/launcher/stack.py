@@ -20,7 +20,7 @@ import httpx
 
 from pickwise_common import cf
 from pickwise_common.kafka import ensure_topics
-from pickwise_common.launcher.infra import HOST, Infra, InfraConfig, start_infra
+from pickwise_common.launcher.infra import HOST, Infra, InfraConfig, start_infra, wait_mlflow
 from pickwise_common.launcher.processes import ManagedProcess, StartupError, Supervisor, free_port, wait_until
 from pickwise_common.postgres import apply_migrations
 from pickwise_common.settings import KafkaSettings, ModelSettings
@@ -65,7 +65,7 @@ class StackConfig:
     def on_free_ports(cls, data_dir: Path, **kwargs: object) -> StackConfig:
         """Everything on free ports under ``data_dir``: runs beside a ``make run`` stack."""
         infra = InfraConfig(data_dir, broker_port=free_port(), redis_port=free_port(),
-                            postgres_port=free_port(), milvus_port=free_port())
+                            postgres_port=free_port(), milvus_port=free_port(), mlflow_port=free_port())
         ports = {s.name: free_port() for s in SERVICES}
         return cls(data_dir=data_dir, infra=infra, service_ports=ports, **kwargs)  # type: ignore[arg-type]
 
@@ -246,12 +246,17 @@ def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
     try:
         started = time.perf_counter()
         if stack.infra is None:
-            stack.infra = start_infra(config.infra_config())
+            # MLflow's start (30-40 s) overlaps the migrations and the catalog load; waited for below
+            stack.infra = start_infra(config.infra_config(), wait_for_mlflow=False)
             log.info("infrastructure up in %.1f s", time.perf_counter() - started)
         config.infra = stack.infra.config
         asyncio.run(prepare_infra(stack.infra.config))
         if config.load_catalog:
             load_catalog(config, stack.env())
+        # the services load their models by alias from the registry: it answers before they start
+        mlflow_s = wait_mlflow(stack.infra)
+        if mlflow_s is not None:
+            log.info("mlflow up %.1f s after its start", mlflow_s)
         for name in config.services:
             stack.start_service(name)
         stack.wait_ready(list(config.services))

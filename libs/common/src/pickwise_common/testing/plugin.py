@@ -24,10 +24,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
-    """Broker, Redis, Postgres and Milvus Lite as real processes; topics created, schema migrated."""
+    """Broker, Redis, Postgres, Milvus Lite and MLflow as real processes; topics created, schema migrated."""
     data_dir = tmp_path_factory.mktemp("pickwise-infra")
     cfg = InfraConfig(data_dir, broker_port=free_port(), redis_port=free_port(), postgres_port=free_port(),
-                      milvus_port=free_port())
+                      milvus_port=free_port(), mlflow_port=free_port())
     started = start_infra(cfg)
     try:
         import asyncio
