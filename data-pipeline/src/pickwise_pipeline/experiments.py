@@ -25,12 +25,14 @@ CONFIDENCE = 0.95
 METRICS = ("ctr", "add_to_cart", "purchase")
 
 # One row per impression with its outcome (≥1 click / add-to-cart / purchase of a shown item, by request_id),
-# then grouped per (experiment, variant) and per ranker version in one pass (GROUPING SETS). An error is a 5xx
+# then grouped per (experiment, variant) and per ranker version in one pass (GROUPING SETS); an interleaved page
+# mixes two rankers, so it counts for its variant and for the ranker row "(interleaved)" only. An error is a 5xx
 # response or a reranker degradation (the challenger's failure shows there, the page itself still answers 200).
 STATS_SQL = """
 WITH imp AS (
     SELECT i.event_id, i.request_id, coalesce(i.experiment, '') AS experiment, coalesce(i.variant, '') AS variant,
-           coalesce(i.model_versions->>'ranker', '') AS ranker, i.latency_ms,
+           CASE WHEN i.interleaving THEN '(interleaved)' ELSE coalesce(i.model_versions->>'ranker', '') END
+               AS ranker, i.latency_ms,
            (i.status >= 500 OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(i.degraded) AS r(reason)
                                        WHERE r.reason LIKE 'reranker\\_%')) AS failed,
            i.items

@@ -113,7 +113,9 @@ def test_ranker_rows_split_by_version_with_funnel_latency_and_errors(database: s
     assert challenger.errors == 1
     assert challenger.p95_latency_ms == pytest.approx(690.0)
     champion = report.ranker(CHAMPION)
-    assert champion is not None and champion.impressions == 8
+    assert champion is not None and champion.impressions == 4
+    interleaved = report.ranker("(interleaved)")
+    assert interleaved is not None and interleaved.impressions == 4
 
 
 def test_challenger_variant_has_a_p_value_against_control(database: str) -> None:
