@@ -143,26 +143,28 @@
 
   // ------------------------------------------------------------------ clicks
 
-  async function trackClick(node, item, position, source) {
+  // requestId: the response that showed the item (its impression, decision 1001); search cards use the page's
+  async function trackClick(node, item, position, source, requestId) {
     node.classList.add("clicked");
     node.dataset.clickStatus = "pending";
     const body = { user_id: userId, item_id: item.item_id, position, source, session_id: sessionId };
-    if (source === "search" && state.requestId) body.request_id = state.requestId;
+    const shownBy = requestId || (source === "search" ? state.requestId : null);
+    if (shownBy) body.request_id = shownBy;
     let status = 0;
     try { status = (await api("POST", "/v1/events/click", body)).status; } catch (_) { status = 0; }
     node.dataset.clickStatus = String(status);
     state.lastClick = { item_id: item.item_id, position, status, source };
   }
-  function clickable(node, item, position, source) {
+  function clickable(node, item, position, source, requestId) {
     node.tabIndex = 0;
     node.dataset.itemId = item.item_id;
     node.dataset.position = String(position);
     node.addEventListener("click", (event) => {
       if (event.target.closest("button")) return; // the card's own buttons are not a product click
-      trackClick(node, item, position, source);
+      trackClick(node, item, position, source, requestId);
     });
     node.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && event.target === node) trackClick(node, item, position, source);
+      if (event.key === "Enter" && event.target === node) trackClick(node, item, position, source, requestId);
     });
   }
 
@@ -227,7 +229,7 @@
       track.replaceChildren();
       if (!entries.length) track.append(el("li", "meta", "no similar items"));
       entries.forEach((other, index) => {
-        const li = miniCard(other, index, "similar");
+        const li = miniCard(other, index, "similar", null, result.data.request_id);
         li.setAttribute("aria-roledescription", "slide");
         li.setAttribute("aria-label", (index + 1) + " of " + entries.length);
         track.append(li);
@@ -278,7 +280,7 @@
 
   // ------------------------------------------------------------------ cards
 
-  function miniCard(item, position, source, reason) {
+  function miniCard(item, position, source, reason, requestId) {
     const li = el("li", "mini-card");
     li.append(el("span", "brand", item.brand));
     li.append(el("h3", null, title(item)));
@@ -286,7 +288,7 @@
     li.append(el("div", "price", money(item)));
     if (item.rating != null) li.append(el("div", "rating", "★ " + Number(item.rating).toFixed(1)));
     if (reason) li.append(el("div", "meta reason", reason));
-    clickable(li, item, position, source);
+    clickable(li, item, position, source, requestId);
     return li;
   }
 
@@ -342,7 +344,7 @@
         return;
       }
       $("for-you-items").replaceChildren(...result.data.items.map((entry, i) =>
-        miniCard(entry.item, i, "feed", FEED_REASONS[entry.reason] || null)));
+        miniCard(entry.item, i, "feed", FEED_REASONS[entry.reason] || null, result.data.request_id)));
       $("for-you").hidden = false;
     } catch (_) {
       $("for-you").hidden = true;
