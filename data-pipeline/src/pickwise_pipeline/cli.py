@@ -36,6 +36,9 @@ COMMAND_MODULES: list[str] = [
     "experiments",
     "simulate",
     "drift",
+    "rollout",
+    "monitor",
+    "model_registry",
 ]
 
 

@@ -6,6 +6,8 @@ applies a decision (registry alias and tag, ``model_events`` row, metric, log)."
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import logging
 import re
@@ -19,7 +21,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 from pydantic import Field
 
-from pickwise_common.settings import PickwiseSettings
+from pickwise_common.settings import PickwiseSettings, PostgresSettings
 from pickwise_pipeline import experiments
 
 log = logging.getLogger("pickwise.rollout")
@@ -178,7 +180,7 @@ class AliasRegistry(Protocol):
 
     def set_alias(self, name: str, alias: str, version: str) -> None: ...
 
-    def delete_alias(self, name: str, alias: str) -> None: ...
+    def delete_alias(self, name: str, alias: str) -> object: ...
 
     def tag(self, name: str, version: str, key: str, value: str) -> None: ...
 
@@ -261,3 +263,39 @@ async def tick(conn: asyncpg.Connection | asyncpg.Pool, registry: AliasRegistry,
         await apply(conn, registry, model, challenger, decision, stats)
         decisions[model] = decision
     return decisions
+
+
+class RolloutCommandSettings(PostgresSettings, RolloutSettings):
+    """What ``pickwise-pipeline rollout`` reads: Postgres, the guards (the registry's settings are its own)."""
+
+
+async def _tick_once() -> dict[str, Decision]:
+    from pickwise_common.registry import Registry, RegistrySettings
+
+    settings = RolloutCommandSettings()
+    registry = Registry(RegistrySettings())
+    conn = await asyncpg.connect(settings.postgres_url.get_secret_value(),
+                                 timeout=settings.postgres_connect_timeout_ms / 1000)
+    try:
+        return await tick(conn, registry, settings)
+    finally:
+        await conn.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    decisions = asyncio.run(_tick_once())
+    if args.json:
+        print(json.dumps({model: asdict(d) for model, d in decisions.items()}))
+    else:
+        for model, d in decisions.items():
+            print(f"{model}: {d.action} ({d.reason}): {d.detail}")
+        if not decisions:
+            print("no challenger registered")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("rollout", help="one round of the rollout controller: roll back or promote "
+                                                   "the challenger per the guards (PICKWISE_ROLLOUT_*)")
+    parser.add_argument("--json", action="store_true", help="the decisions as one JSON object")
+    parser.set_defaults(func=_run)
