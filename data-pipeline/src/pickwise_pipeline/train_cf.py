@@ -314,9 +314,20 @@ def run(args: argparse.Namespace) -> int:
     model.metrics["load_s"] = round(loaded_s, 3)
     root = Path(args.models_dir) if args.models_dir else settings.models_dir
     directory = cf.save(model, root)
+    # the model registry and its offline gate (decision 1003): validation on the window's last days, then register
+    from pickwise_pipeline import model_registry
+
+    registry = model_registry.registry_from(getattr(args, "registry_uri", None))
+    gate = None
+    if registry is not None:
+        validation = model_registry.cf_validation(interactions, args.catalog, params=params, categories=categories,
+                                                  holdout_days=getattr(args, "holdout_days", 14))
+        gate = model_registry.publish_cf(model, directory, validation, registry=registry,
+                                         min_gain=getattr(args, "min_gain", 0.001),
+                                         postgres_url=settings.postgres_url.get_secret_value())
     total_s = time.perf_counter() - started
     print(json.dumps({"catalog": args.catalog, "version": model.version, "path": str(directory),
-                      "window": model.window, "metrics": model.metrics, "seconds": round(total_s, 2)}))
+                      "window": model.window, "metrics": model.metrics, "gate": gate, "seconds": round(total_s, 2)}))
     return 0
 
 
@@ -329,5 +340,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--factors", type=int, default=TrainParams.factors)
     parser.add_argument("--iterations", type=int, default=TrainParams.iterations)
     parser.add_argument("--models-dir", default=None, help="default: PICKWISE_MODELS_DIR (.pickwise/models)")
+    parser.add_argument("--registry-uri", default=None,
+                        help="model registry (default: $PICKWISE_MLFLOW_TRACKING_URI; none: no registration)")
+    parser.add_argument("--holdout-days", type=int, default=14,
+                        help="the window's last days held out to validate the recipe for the registry's gate")
+    parser.add_argument("--min-gain", type=float, default=0.001,
+                        help="validation NDCG@10 gain over the champion a new version needs (decision 1003)")
     parser.set_defaults(func=run)
 

@@ -202,8 +202,14 @@ def run(args: argparse.Namespace) -> int:
         "validation": validation, "cross_validation": cv,
         "top_features_by_gain": [{"feature": n, "gain": round(g, 3)} for n, g in importance[:10]],
     }
-    path = save(booster, Path(args.out_dir), metadata)
-    print(json.dumps({"model": str(path), "validation": validation, "cross_validation": cv}, indent=2))
+    # the offline gate (decision 1003): registered and given an alias, or set aside; never promoted below retrieval
+    from pickwise_pipeline import model_registry
+
+    path, gate = model_registry.publish_ranker(
+        booster, metadata, val_q, Path(args.out_dir), registry=model_registry.registry_from(
+            getattr(args, "registry_uri", "none")), min_gain=getattr(args, "min_gain", 0.001),
+        postgres_url=os.environ.get("PICKWISE_POSTGRES_URL"))
+    print(json.dumps({"model": str(path), "validation": validation, "cross_validation": cv, "gate": gate}, indent=2))
     # a row is one (query, candidate) pair the ranker learned from or was validated on
     print(summary_line("train-ranker", sum(len(q.candidates) for q in queries), time.perf_counter() - started),
           file=sys.stderr, flush=True)
@@ -234,6 +240,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--timeout-s", type=float, default=30.0)
     parser.add_argument("--out-dir", default=os.environ.get("PICKWISE_RANKER_MODEL_DIR")
                         or str(REPO_ROOT / "models" / "ranker"))
+    parser.add_argument("--registry-uri", default=None,
+                        help="model registry (default: $PICKWISE_MLFLOW_TRACKING_URI; none: only --out-dir)")
+    parser.add_argument("--min-gain", type=float, default=0.001,
+                        help="validation NDCG@10 gain over the champion a new version needs (decision 1003)")
     parser.add_argument("--reload-url", default=None,
                         help="reranker base URL to POST /v1/admin/reload after saving (uses $PICKWISE_ADMIN_KEY)")
     parser.set_defaults(func=run)

@@ -31,12 +31,16 @@ def test_train_ranker_writes_a_model_the_reranker_reloads_and_uses(stack, tmp_pa
 
     assert train_ranker.run(args_for(judgments, stack.url("retriever"), out_dir)) == 0
 
-    [model] = list(out_dir.glob("ranker-v*.txt"))
+    [model] = list(out_dir.rglob("ranker-v*.txt"))
     meta = json.loads(model.with_suffix(".json").read_text())
     assert meta["judgments"]["queries"] == 12 and meta["judgments"]["validation_queries"] == 3
     assert 0.0 < meta["validation"]["ndcg@10_retrieval"] <= 1.0
     assert 0.0 < meta["validation"]["ndcg@10_ranker"] <= 1.0
     assert meta["validation"]["ndcg@10_oracle"] >= meta["validation"]["ndcg@10_retrieval"]
+    # the offline gate (decision 1003): a model below retrieval order is set aside, never served from out_dir
+    margin = meta["validation"]["ndcg@10_ranker"] - meta["validation"]["ndcg@10_retrieval"]
+    if abs(margin) > 1e-4:  # (the metadata rounds to 4 places)
+        assert model.parent == (out_dir / "rejected" if margin < 0 else out_dir)
 
     proc, url = stack.start_extra("reranker", {"PICKWISE_RANKER_MODEL_DIR": str(tmp_path / "empty")})
     try:
