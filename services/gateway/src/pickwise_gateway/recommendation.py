@@ -193,7 +193,9 @@ class Recommender:
             await self._rerank(request, await self._unshown(request, retrieved, outcome), variant, budget, outcome,
                                request_id=request_id)
             outcome.parsed = _relaxed_on_page(retrieved, outcome.items)
-        if not outcome.teams:
+        # an explain response must explain the order it shows, and an interleaved one keeps its draft: neither
+        # is explored (decision 1004)
+        if not outcome.teams and not request.explain:
             outcome.explore = exploration.rand_pair(request_id, len(outcome.items), self.settings.exploration_share)
             outcome.items = exploration.apply(outcome.items, outcome.explore)
             for rank, shown in enumerate(outcome.items, start=1):

@@ -194,3 +194,14 @@ async def test_a_retriever_404_on_similar_is_passed_through_without_an_impressio
         response = await client.get("/v1/items/or-Z/similar", params={"catalog": "retail"})
     assert response.status_code == 404
     assert _queued(app) == []
+
+
+async def test_explain_responses_are_never_explored(fakes) -> None:
+    fakes.retrieve_ids = [f"i{n}" for n in range(12)]
+    app = _app(fakes, exploration_share=1.0, challenger_share=0.0)
+    async with _client(app) as client:
+        for _ in range(5):
+            body = (await client.post("/v1/recommendations", json={"query": "samsung", "k": 10, "explain": True,
+                                                                   "generate": False})).json()
+            assert [i["item_id"] for i in body["items"]] == [f"i{n}" for n in reversed(range(12))][:10]
+            assert _queued(app)[0].explore is None
