@@ -23,6 +23,7 @@ EXPECTED_DEPENDENCIES = {
     "generator": set(),
     "session": {"postgres", "redis"},
     "event-consumer": {"postgres", "redis", "kafka"},
+    "monitor": {"postgres", "registry"},
 }
 
 

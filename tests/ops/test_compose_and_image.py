@@ -88,6 +88,14 @@ def test_each_service_runs_the_image_with_real_urls_and_a_readiness_healthcheck(
     assert f"127.0.0.1:{SERVICES[name]}/readyz" in " ".join(svc["healthcheck"]["test"])
 
 
+def test_the_monitor_runs_after_the_gateway_from_the_pipeline_package(compose_config) -> None:
+    svc = compose_config["services"]["monitor"]
+    assert svc["command"] == ["python", "-m", "pickwise_common.serve", "pickwise_pipeline.monitor:create_app"]
+    assert svc["environment"]["PICKWISE_PORT"] == "8006"
+    assert svc["depends_on"]["gateway"]["condition"] == "service_started"
+    assert "127.0.0.1:8006/readyz" in " ".join(svc["healthcheck"]["test"])
+
+
 def test_every_long_running_container_has_a_healthcheck(compose_config) -> None:
     for name, svc in compose_config["services"].items():
         if name in {"pipeline", "kafka-init"}:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 CONFIGS = ["observability/prometheus/prometheus.yml", "observability/prometheus/prometheus.local.yml"]
 RULES = "observability/alerts/pickwise.rules.yml"
 RULE_TESTS = "observability/alerts/tests/pickwise.rules.test.yml"
-SERVICES = {"gateway", "retriever", "reranker", "generator", "session", "event-consumer"}
+SERVICES = {"gateway", "retriever", "reranker", "generator", "session", "event-consumer", "monitor"}
 # what the issue asks an alert for, by the alert that covers it
 REQUIRED_ALERTS = {"PickwiseHighLatency", "PickwiseHighErrorRate", "PickwiseRerankerSlow", "PickwiseLLMFailureRate",
                    "PickwiseConsumerLagGrowing", "PickwiseDeadLetters", "PickwiseServiceDown"}
@@ -39,13 +39,13 @@ def test_promtool_accepts_the_prometheus_config(repo, run_tool, promtool, config
 
 
 @pytest.mark.parametrize("config", CONFIGS)
-def test_prometheus_scrapes_all_six_services(repo, config) -> None:
+def test_prometheus_scrapes_all_six_services_and_the_monitor(repo, config) -> None:
     doc = yaml.safe_load((repo / config).read_text())
     job = next(j for j in doc["scrape_configs"] if j["job_name"] == "pickwise")
     scraped = {sc["labels"]["service"] for sc in job["static_configs"]}
     ports = {sc["targets"][0].rsplit(":", 1)[1] for sc in job["static_configs"]}
     assert scraped == SERVICES
-    assert ports == {"8000", "8001", "8002", "8003", "8004", "8005"}
+    assert ports == {"8000", "8001", "8002", "8003", "8004", "8005", "8006"}
 
 
 def test_promtool_accepts_the_rules(repo, run_tool, promtool) -> None:

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mlflow-port", type=int, default=_env_int("PICKWISE_MLFLOW_PORT", 5000),
                         help="the MLflow tracking server (model registry and its UI)")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="infrastructure + catalog + the six services (foreground)")
+    run = sub.add_parser("run", help="infrastructure + catalog + the six services and the monitor (foreground)")
     for spec in SERVICES:
         env = f"PICKWISE_{spec.name.upper().replace('-', '_')}_PORT"
         run.add_argument(f"--{spec.name}-port", type=int, default=_env_int(env, spec.default_port),

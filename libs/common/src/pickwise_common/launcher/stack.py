@@ -1,4 +1,4 @@
-"""The whole local stack: embedded infrastructure, topics, migrations, catalog load, six services.
+"""The whole local stack: embedded infrastructure, topics, migrations, catalog load, six services and the monitor.
 
 Used by ``pickwise run`` (``make run``) and by the test fixtures, so tests exercise the same start-up."""
 
@@ -19,11 +19,12 @@ import asyncpg
 import httpx
 
 from pickwise_common import cf
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.kafka import ensure_topics
 from pickwise_common.launcher.infra import HOST, Infra, InfraConfig, start_infra, wait_mlflow
 from pickwise_common.launcher.processes import ManagedProcess, StartupError, Supervisor, free_port, wait_until
 from pickwise_common.postgres import apply_migrations
-from pickwise_common.settings import KafkaSettings, ModelSettings
+from pickwise_common.settings import REPO_ROOT, KafkaSettings, ModelSettings
 
 log = logging.getLogger("pickwise.launcher")
 
@@ -35,10 +36,11 @@ class ServiceSpec:
     name: str
     module: str
     default_port: int
+    app_module: str = "app"
 
     @property
     def factory(self) -> str:
-        return f"{self.module}.app:create_app"
+        return f"{self.module}.{self.app_module}:create_app"
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -48,6 +50,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("session", "pickwise_session", 8004),
     ServiceSpec("event-consumer", "pickwise_event_consumer", 8005),
     ServiceSpec("gateway", "pickwise_gateway", 8000),
+    # after the services: experiment metrics and the rollout controller (pickwise-pipeline, decision 1006)
+    ServiceSpec("monitor", "pickwise_pipeline", 8006, app_module="monitor"),
 )
 
 
@@ -230,14 +234,66 @@ def bootstrap_history(config: StackConfig, env: dict[str, str]) -> threading.Thr
         if not step("import-interactions", "--catalog", "retail", *window):
             return
         if cf.latest_version_dir(models_dir, "retail") is None:
+            # train-cf registers pickwise-cf-retail itself (first version: champion)
             if not step("train-cf", "--catalog", "retail", *window, "--models-dir", str(models_dir)):
                 return
+        else:
+            try:
+                bootstrap_cf_champion(env, "retail", models_dir)
+            except Exception as exc:  # the registry is optional to the feed: log and go on
+                log.warning("registering the retail CF model failed: %s", exc)
         log.info("retail purchase history and CF model ready in %.0f s (log: %s)",
                  time.perf_counter() - started, log_path)
 
     thread = threading.Thread(target=run, name="pickwise-history", daemon=True)
     thread.start()
     return thread
+
+
+def shipped_ranker_files(model_dir: Path) -> list[Path]:
+    """The newest ``ranker-v*.txt`` in ``model_dir`` and its ``.json`` ([] when there is none)."""
+    newest = sorted(model_dir.glob("ranker-v*.txt"), key=lambda p: p.stem, reverse=True)
+    if not newest:
+        return []
+    return [p for p in (newest[0], newest[0].with_suffix(".json")) if p.exists()]
+
+
+def bootstrap_registry(env: dict[str, str]) -> str | None:
+    """Register the ranker the repository ships (``models/ranker``'s newest file pair) as ``pickwise-ranker``
+    champion when the registry has none, so a fresh stack serves by alias from the start (decision 1003).
+    Idempotent: the same files are never registered twice. Returns the champion version (None: no registry or
+    no model)."""
+    from pickwise_common.registry import RANKER_MODEL, Registry, RegistrySettings
+
+    settings = RegistrySettings(mlflow_tracking_uri=env.get("PICKWISE_MLFLOW_TRACKING_URI", "none"))
+    if not settings.registry_enabled:
+        return None
+    model_dir = Path(env.get("PICKWISE_RANKER_MODEL_DIR") or REPO_ROOT / "models" / "ranker")
+    files = shipped_ranker_files(model_dir)
+    if not files:
+        log.warning("no ranker-v*.txt in %s: pickwise-ranker has no champion to register", model_dir)
+        return None
+    started = time.perf_counter()
+    version, changed = Registry(settings).ensure_champion(RANKER_MODEL, files, reason="shipped with the repository",
+                                                          postgres_url=env.get("PICKWISE_POSTGRES_URL"))
+    log.info("pickwise-ranker champion: version %s (%s, %.1f s)", version,
+             f"registered from {files[0].name}" if changed else "already set", time.perf_counter() - started)
+    return version
+
+
+def bootstrap_cf_champion(env: dict[str, str], catalog: str, models_dir: Path) -> str | None:
+    """A CF model trained before the registry existed (or without it) becomes ``pickwise-cf-<catalog>``
+    champion when the registry has none; idempotent like ``bootstrap_registry``."""
+    from pickwise_common.registry import Registry, RegistrySettings, cf_model_name
+
+    settings = RegistrySettings(mlflow_tracking_uri=env.get("PICKWISE_MLFLOW_TRACKING_URI", "none"))
+    latest = cf.latest_version_dir(models_dir, catalog)
+    if not settings.registry_enabled or latest is None:
+        return None
+    files = sorted(p for p in latest.iterdir() if p.is_file())
+    version, _ = Registry(settings).ensure_champion(cf_model_name(catalog), files, reason="trained before the registry",
+                                                    postgres_url=env.get("PICKWISE_POSTGRES_URL"))
+    return version
 
 
 def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
@@ -257,6 +313,10 @@ def start_stack(config: StackConfig, *, infra: Infra | None = None) -> Stack:
         mlflow_s = wait_mlflow(stack.infra)
         if mlflow_s is not None:
             log.info("mlflow up %.1f s after its start", mlflow_s)
+        try:
+            bootstrap_registry(stack.env())
+        except DependencyUnavailable as exc:  # the reranker then serves models/ranker from its directory
+            log.warning("registering the shipped ranker failed: %s", exc)
         for name in config.services:
             stack.start_service(name)
         stack.wait_ready(list(config.services))
