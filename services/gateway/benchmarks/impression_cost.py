@@ -29,14 +29,17 @@ async def main() -> None:
         log.record(search_impression(response, endpoint="search", user_id="u1", session_id=None,
                                      experiment="ab"))
         samples.append((time.perf_counter() - t) * 1e6)
+        log.queue.get_nowait()  # the drain task's part, outside the measurement: the queue stays short
     samples.sort()
     print(f"build+enqueue per search impression: p50 {statistics.median(samples):.1f} us, "
           f"p99 {samples[int(len(samples) * 0.99)]:.1f} us (n={len(samples)})")
-    t = time.perf_counter()
-    for _ in range(2000):
-        search_impression(response, endpoint="search", user_id="u1", session_id=None,
-                          experiment="ab").model_dump(mode="json")
-    print(f"serialise (drain task, off the request path): {(time.perf_counter() - t) / 2000 * 1e6:.1f} us")
+    event = search_impression(response, endpoint="search", user_id="u1", session_id=None, experiment="ab")
+    costs = []
+    for _ in range(5000):
+        t = time.perf_counter()
+        event.model_dump_json()
+        costs.append((time.perf_counter() - t) * 1e6)
+    print(f"serialise (drain task, off the request path): p50 {statistics.median(costs):.1f} us")
 
 
 asyncio.run(main())

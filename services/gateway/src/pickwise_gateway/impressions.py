@@ -25,7 +25,8 @@ IMPRESSIONS = Counter("pickwise_gateway_impressions_total", "Impressions of the 
                       ["outcome"])
 for _outcome in OUTCOMES:
     IMPRESSIONS.labels(_outcome)
-BATCH_MAX = 200            # events sent concurrently by the drain task (the producer batches them per partition)
+BATCH_MAX = 64             # events sent concurrently by the drain task (the producer batches them per partition);
+# their serialisation runs back to back on the loop, about a millisecond for a full batch
 RETRY_BACKOFF_S = 0.2
 
 
@@ -142,10 +143,13 @@ class ImpressionLog:
             raise
 
     async def _send_once(self, event: ImpressionEvent) -> None:
-        payload = event.model_dump(mode="json")
+        # pydantic's Rust serializer: about six times cheaper than model_dump + json.dumps, and this runs on the
+        # event loop (the event carries its own schema_version)
+        payload = event.model_dump_json().encode()
+        key = key_of(event).encode()
         for attempt in range(1, self.send_attempts + 1):
             try:
-                await self.producer.send(TOPIC_IMPRESSIONS, payload, key=key_of(event))  # type: ignore[union-attr]
+                await self.producer.send_raw(TOPIC_IMPRESSIONS, payload, key=key)  # type: ignore[union-attr]
             except DependencyUnavailable as exc:
                 if attempt == self.send_attempts:
                     IMPRESSIONS.labels("error").inc()

@@ -21,7 +21,7 @@ KEY = "impressions-key"
 
 
 class Producer:
-    async def send(self, topic, value, *, key=None, headers=None):
+    async def send_raw(self, topic, value, *, key=None, headers=None):
         raise AssertionError("no drain task runs in these tests")
 
 

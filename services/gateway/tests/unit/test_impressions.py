@@ -1,6 +1,7 @@
 """Impression building and the bounded queue between the request path and the broker (decision 1001)."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -28,12 +29,12 @@ class Producer:
         self.sent: list[tuple[str, dict, str | None]] = []
         self.attempts = 0
 
-    async def send(self, topic, value, *, key=None, headers=None):
+    async def send_raw(self, topic, value, *, key=None, headers=None):
         self.attempts += 1
         if self.failures > 0:
             self.failures -= 1
             raise DependencyUnavailable("kafka did not acknowledge", dependency="kafka")
-        self.sent.append((topic, value, key))
+        self.sent.append((topic, json.loads(value), key.decode()))
 
 
 def test_constraints_summary_names_what_drift_watches() -> None:
@@ -126,7 +127,7 @@ async def test_a_send_failing_every_attempt_is_counted_as_error(monkeypatch: pyt
 
 
 class StuckProducer:
-    async def send(self, topic, value, *, key=None, headers=None):
+    async def send_raw(self, topic, value, *, key=None, headers=None):
         await asyncio.Event().wait()
 
 
