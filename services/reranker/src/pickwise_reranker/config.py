@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from pickwise_common.registry import RegistrySettings
+from pickwise_common.registry import RANKER_MODEL, RegistrySettings
 from pickwise_common.settings import REPO_ROOT, RedisSettings, ServiceSettings
 
 
@@ -31,6 +31,8 @@ class RerankerSettings(ServiceSettings, RedisSettings, RegistrySettings):
     # the champion when the registry is off (PICKWISE_MLFLOW_TRACKING_URI=none) or has no champion: the newest
     # ranker-v*.txt here; with the registry, pickwise-ranker@champion/@challenger every registry_poll_s
     ranker_model_dir: Path = Field(default_factory=default_ranker_dir)
+    # the registered model the aliases belong to (decision 1000); another name only isolates a test's registry use
+    ranker_registered_name: str = Field(default=RANKER_MODEL, min_length=1)
     boost_click_weight: float = Field(default=1.0, ge=0)  # 2x: decision 0102
     boost_affinity_weight: float = Field(default=0.2, ge=0)
     boost_popularity_weight: float = Field(default=0.3, ge=0)

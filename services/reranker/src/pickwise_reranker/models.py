@@ -21,7 +21,7 @@ log = logging.getLogger("pickwise.reranker.models")
 def ranker_slots(settings: RerankerSettings) -> RankerSlots:
     """Slots that follow the registry's aliases, or only ``ranker_model_dir`` when the registry is off."""
     registry = Registry(settings) if settings.registry_enabled else None
-    return RankerSlots(model_dir=settings.ranker_model_dir, registry=registry)
+    return RankerSlots(model_dir=settings.ranker_model_dir, registry=registry, name=settings.ranker_registered_name)
 
 
 async def reload_models(reranker: Reranker, settings: RerankerSettings, *, force: bool = True) -> list[str]:

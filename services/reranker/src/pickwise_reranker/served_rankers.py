@@ -23,14 +23,13 @@ from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter
 
+from pickwise_common.registry import CHALLENGER, CHAMPION, RANKER_MODEL
 from pickwise_reranker import learned_ranker
 from pickwise_reranker.learned_ranker import RankerModel, RankerModelError
 
 log = logging.getLogger("pickwise.reranker.served_rankers")
 
-REGISTERED_NAME = "pickwise-ranker"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+REGISTERED_NAME = RANKER_MODEL
 ALIASES = (CHAMPION, CHALLENGER)
 GATE_TAG = "gate"
 GATE_PASSED = "passed"
@@ -74,12 +73,13 @@ class ServedRanker:
     version: str
     source: Literal["registry", "file"]
     gate: Gate
+    registered_name: str = REGISTERED_NAME
 
     @property
     def label(self) -> str:
         """``RerankResponse.ranker_version``: ``pickwise-ranker/<version>@<alias>``, ``file:<version>@<alias>``."""
         if self.source == "registry":
-            return f"{REGISTERED_NAME}/{self.version}@{self.alias}"
+            return f"{self.registered_name}/{self.version}@{self.alias}"
         return f"file:{self.version}@{self.alias}"
 
     @property
@@ -124,6 +124,7 @@ class RankerSlots:
 
     model_dir: Path | None = None
     registry: RankerRegistry | None = None
+    name: str = REGISTERED_NAME  # the registered model name (another one only to isolate tests)
     served: dict[str, ServedRanker] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     unloadable: dict[str, str] = field(default_factory=dict)  # alias -> registered version that failed to load
@@ -159,10 +160,10 @@ class RankerSlots:
         current = served.get(alias)
         if self.registry is not None:
             try:
-                local = self.registry.fetch(REGISTERED_NAME, alias)
+                local = self.registry.fetch(self.name, alias)
                 same = (local is not None and not force and current is not None and current.source == "registry"
                         and current.version == str(local.version))
-                tags = dict(self.registry.version(REGISTERED_NAME, str(local.version)).tags) \
+                tags = dict(self.registry.version(self.name, str(local.version)).tags) \
                     if local is not None and not same else {}
             except Exception as exc:  # noqa: BLE001 - the registry fails in many ways (HTTP, MLflow, disk); recorded
                 self._failed(alias, "registry", f"registry: {type(exc).__name__}: {exc}")
@@ -179,12 +180,13 @@ class RankerSlots:
                     model = learned_ranker.load_model(model_file_of(Path(local.path)))
                 except (RankerModelError, OSError) as exc:
                     self.unloadable[alias] = str(local.version)
-                    self._failed(alias, "load", f"{REGISTERED_NAME}/{local.version}: {exc}")
+                    self._failed(alias, "load", f"{self.name}/{local.version}: {exc}")
                     if current is not None or alias == CHALLENGER:
                         return False
                     return self._load_file_champion(served, current, force=force)
                 served[alias] = ServedRanker(model=model, alias=alias, version=str(local.version),
-                                             source="registry", gate=gate_of(model.metadata, tags))
+                                             source="registry", gate=gate_of(model.metadata, tags),
+                                             registered_name=self.name)
                 self.errors.pop(alias, None)
                 self.unloadable.pop(alias, None)
                 return True

@@ -16,6 +16,7 @@ from pickwise_common.app import service_app
 from pickwise_common.catalogs import CATALOGS
 from pickwise_common.embeddings import embedder_from_settings
 from pickwise_common.errors import DependencyUnavailable
+from pickwise_common.registry import Registry
 from pickwise_retriever import api, cf_api, cf_serving
 from pickwise_retriever.catalog import Catalog
 from pickwise_retriever.config import RetrieverSettings
@@ -87,7 +88,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         app.state.readiness.add("catalog", catalog_check, required=False)
         # CF models: optional (a catalog without one serves its content feed); a newer version is picked up
-        cf_models = app.state.cf_models = cf_serving.CfModels(settings.cf_models_dir or settings.models_dir, CATALOGS)
+        cf_models = app.state.cf_models = cf_serving.CfModels(
+            settings.cf_models_dir or settings.models_dir, CATALOGS,
+            registry=Registry(settings) if settings.registry_enabled else None)
         await cf_serving.refresh_now(cf_models)
 
         async def cf_check() -> dict[str, object]:

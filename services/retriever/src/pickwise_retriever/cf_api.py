@@ -58,7 +58,7 @@ async def recommend(body: CfRecommendRequest, models: CfModelsDep, redis: RedisD
                                    items=[])
     if model is None:  # no CF model for this catalog: the caller serves its content feed
         return response
-    response.model_version = model.version
+    response.model_version = models.label(catalog, model)
     start = time.perf_counter()
     known = items.known(catalog)
     try:
@@ -95,10 +95,10 @@ async def similar(item_id: api.ItemId, models: CfModelsDep, items: CatalogItemsD
                       for other, score in pairs if (item := items.item(catalog, other)) is not None]
         if candidates:
             return SimilarResponse(item_id=item_id, candidates=candidates, catalog=catalog, source="cf",
-                                   model_version=model.version)
+                                   model_version=models.label(catalog, model))
     content = await api.similar(item_id, retriever, popularity, k=k, catalog=catalog)
     return SimilarResponse(item_id=item_id, candidates=content.candidates, catalog=catalog, source="content",
-                           model_version=model.version if model is not None else None)
+                           model_version=models.label(catalog, model) if model is not None else None)
 
 
 @router.get("/cf/items/{item_id}/bought-together", response_model=BoughtTogetherResponse, responses=NOT_FOUND,
@@ -118,7 +118,7 @@ async def bought_together(item_id: api.ItemId, models: CfModelsDep, items: Catal
             if len(out) >= k:
                 break
     return BoughtTogetherResponse(item_id=item_id, catalog=catalog,
-                                  model_version=model.version if model is not None else None, items=out)
+                                  model_version=models.label(catalog, model) if model is not None else None, items=out)
 
 
 def _item_of(items: cf_serving.CatalogItems, catalog: str, item_id: str) -> Item:
@@ -129,7 +129,8 @@ def _item_of(items: cf_serving.CatalogItems, catalog: str, item_id: str) -> Item
     return item
 
 
-@router.post("/admin/reload", tags=["admin"], summary="Load the newest CF model of every catalog now")
+@router.post("/admin/reload", tags=["admin"],
+             summary="Load every catalog's CF model now (the registry's champion, else the newest directory)")
 async def reload(models: CfModelsDep, settings: SettingsDep,
                  x_admin_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     require_admin_key(settings, x_admin_key)

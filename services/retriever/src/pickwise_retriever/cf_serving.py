@@ -1,5 +1,6 @@
-"""Collaborative filtering served by the retriever (decision 0813): the newest CF model of each catalog (swapped
-in when train-cf writes a newer version), the user's live state from Redis (history hash, dismissed set, recent
+"""Collaborative filtering served by the retriever (decision 0813): each catalog's CF model (the registry's
+``pickwise-cf-<catalog>@champion`` when the registry is on, else the newest version directory; swapped in when
+either changes, decision 1003b), the user's live state from Redis (history hash, dismissed set, recent
 clicks), and the feed built from them at request time: the history is folded into the model's item factors
 on every request, so a purchase the event-consumer applied shows in the next feed without retraining."""
 
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+from prometheus_client import Counter
 
 from pickwise_common import cf
 from pickwise_common import redis as rd
+from pickwise_common.registry import CHAMPION, cf_model_name
 from pickwise_common.schemas import Item
 
 log = logging.getLogger("pickwise.retriever.cf")
@@ -25,59 +28,129 @@ CLICK_SEEDS = 5          # the user's most recent clicks whose CF neighbours joi
 CLICK_DECAY = 0.6        # weight of the i-th most recent click: CLICK_DECAY ** i
 NEIGHBOURS_PER_CLICK = 20
 KNOWN_ROOM = 50          # extra candidates asked of the model for the ids the served catalog may not hold
+CF_META = "meta.json"
+
+REFRESH_ERRORS = Counter(
+    "pickwise_retriever_cf_refresh_errors_total",
+    "CF model refreshes that kept the served model because the model registry failed", ["catalog"])
+
+
+class CfRegistry(Protocol):
+    """The part of ``pickwise_common.registry.Registry`` the CF serving uses: ``fetch`` returns a ``LocalModel``
+    (name, version, alias, path: the version's files downloaded into the model cache) or None."""
+
+    def fetch(self, name: str, alias: str) -> Any: ...
+
+
+def cf_directory_of(path: Path) -> Path:
+    """The ``cf-v*`` directory of a fetched artifact: the path itself when it holds ``meta.json``, else the one
+    directory below it that does."""
+    if (path / CF_META).is_file():
+        return path
+    found = sorted(p.parent for p in path.rglob(CF_META))
+    if not found:
+        raise FileNotFoundError(f"{path}: no {CF_META} in the fetched CF model")
+    return found[-1]
 
 
 class CfModels:
-    """The newest CF model per catalog. ``refresh`` (blocking: run it in a thread) loads a version directory
-    newer than the one served and swaps it in whole; a request keeps the model object it started with."""
+    """The CF model per catalog: ``pickwise-cf-<catalog>@champion`` when a registry is given and has one, else
+    the newest version directory under ``models_root``. ``refresh`` (blocking: run it in a thread) loads a model
+    whose source changed and swaps it in whole; a request keeps the model object it started with."""
 
-    def __init__(self, models_root: Path, catalogs: Iterable[str]) -> None:
+    def __init__(self, models_root: Path, catalogs: Iterable[str], registry: CfRegistry | None = None) -> None:
         self.models_root = Path(models_root)
         self.catalogs = tuple(catalogs)
+        self.registry = registry
         self.models: dict[str, cf.CfModel] = {}
         self.loaded_from: dict[str, str] = {}      # catalog -> version directory name served
-        self.failed: dict[str, str] = {}           # catalog -> version directory that failed to load
+        self.registered: dict[str, str] = {}       # catalog -> registered version served (absent: from a directory)
+        self.failed: dict[str, str] = {}           # catalog -> source that failed to load
+        self.registry_errors: dict[str, str] = {}  # catalog -> the registry's last failure
         self.loaded_at: dict[str, float] = {}
 
     def get(self, catalog: str) -> cf.CfModel | None:
         return self.models.get(catalog)
 
     def version(self, catalog: str) -> str | None:
+        """What CF responses report as ``model_version``: ``pickwise-cf-<catalog>/<version>@champion
+        (<cf-v… directory>)`` for a registered model, the ``cf-v…`` directory name otherwise."""
         model = self.models.get(catalog)
-        return model.version if model is not None else None
+        return self.label(catalog, model) if model is not None else None
+
+    def label(self, catalog: str, model: cf.CfModel) -> str:
+        """``version`` of ``model`` (the one a request started with, even if a refresh swapped it since)."""
+        registered = self.registered.get(catalog)
+        if registered is None or self.models.get(catalog) is not model:
+            return model.version
+        return f"{cf_model_name(catalog)}/{registered}@{CHAMPION} ({model.version})"
+
+    def _registered_source(self, catalog: str) -> tuple[Path | None, str | None, bool]:
+        """(directory, registered version, registry failed) of the catalog's registered champion."""
+        if self.registry is None:
+            return None, None, False
+        try:
+            local = self.registry.fetch(cf_model_name(catalog), CHAMPION)
+        except Exception as exc:  # noqa: BLE001 - the registry fails in many ways (HTTP, MLflow, disk); recorded
+            REFRESH_ERRORS.labels(catalog).inc()
+            self.registry_errors[catalog] = f"{type(exc).__name__}: {exc}"
+            log.warning("CF model registry of catalog %s failed, keeping the served model: %s", catalog, exc)
+            return None, None, True
+        self.registry_errors.pop(catalog, None)
+        if local is None:
+            return None, None, False
+        try:
+            return cf_directory_of(Path(local.path)), str(local.version), False
+        except OSError as exc:
+            self.failed[catalog] = f"{cf_model_name(catalog)}/{local.version}"
+            log.error("CF model %s/%s has no model directory: %s", cf_model_name(catalog), local.version, exc)
+            return None, None, False
 
     def refresh(self, *, force: bool = False) -> list[str]:
-        """Load each catalog's newest version when it differs from the one served (``force``: even a version
-        that failed before). Returns the catalogs whose model changed. A catalog whose models were all removed
-        keeps serving the model it has."""
+        """Load each catalog's model when its source differs from the one served (``force``: even one that
+        failed before). Returns the catalogs whose model changed. A catalog whose models were all removed, or
+        whose registry fails, keeps serving the model it has."""
         changed = []
         for catalog in self.catalogs:
-            directory = cf.latest_version_dir(self.models_root, catalog)
-            if directory is None or directory.name == self.loaded_from.get(catalog):
+            directory, registered, registry_failed = self._registered_source(catalog)
+            if registry_failed and catalog in self.models:
                 continue
-            if not force and directory.name == self.failed.get(catalog):
+            if directory is None:
+                directory = cf.latest_version_dir(self.models_root, catalog)
+            if directory is None:
+                continue
+            source = f"{cf_model_name(catalog)}/{registered}" if registered is not None else directory.name
+            served = self.registered.get(catalog)
+            if directory.name == self.loaded_from.get(catalog) and registered == served and not force:
+                continue
+            if not force and source == self.failed.get(catalog):
                 continue
             try:
                 model = cf.load(directory)
             except (OSError, ValueError, KeyError, TypeError) as exc:  # a broken artifact: keep the old model
-                self.failed[catalog] = directory.name
+                self.failed[catalog] = source
                 log.error("CF model %s of catalog %s failed to load: %s: %s", directory, catalog,
                           type(exc).__name__, exc)
                 continue
             self.models[catalog] = model
             self.loaded_from[catalog] = directory.name
+            if registered is not None:
+                self.registered[catalog] = registered
+            else:
+                self.registered.pop(catalog, None)
             self.loaded_at[catalog] = time.time()
             self.failed.pop(catalog, None)
             changed.append(catalog)
-            log.info("CF model of catalog %s: %s (%d items, %d factors)", catalog, model.version,
+            log.info("CF model of catalog %s: %s (%d items, %d factors)", catalog, self.label(catalog, model),
                      len(model.item_ids), model.factors)
         return changed
 
     def status(self) -> dict[str, Any]:
         """Readiness detail: the version served per catalog (null when none was trained)."""
         return {"models_root": str(self.models_root),
+                "registry": "on" if self.registry is not None else "off",
                 "versions": {c: self.version(c) for c in self.catalogs},
-                "failed": dict(self.failed)}
+                "failed": dict(self.failed), "registry_errors": dict(self.registry_errors)}
 
 
 async def refresh_now(models: CfModels, *, force: bool = False) -> list[str]:

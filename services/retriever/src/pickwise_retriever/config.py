@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from pickwise_common.registry import RegistrySettings
 from pickwise_common.settings import (
     CatalogSettings,
     MilvusSettings,
@@ -17,7 +18,7 @@ from pickwise_common.settings import (
 
 
 class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, MilvusSettings, ModelSettings,
-                        CatalogSettings):
+                        CatalogSettings, RegistrySettings):
     service_name: str = "retriever"
     port: int = 8001
     # CPU-bound: a few requests at once, a short queue, then a fast 503 the gateway degrades around (decision 0755)
@@ -34,7 +35,8 @@ class RetrieverSettings(ServiceSettings, PostgresSettings, RedisSettings, Milvus
     # cores extra threads spin and wait (p99 measured in docs/scaling.md)
     catalog_refresh_s: float = Field(default=30.0, gt=0, description="how often to look for a new ingest")
     embedding_threads: int = Field(default=1, ge=1, le=64)
-    # CF models (decision 0813): <cf_models_dir or models_dir>/cf/<catalog>/cf-v<stamp>/, polled for a newer one;
+    # CF models (decision 0813): pickwise-cf-<catalog>@champion from the model registry (PICKWISE_MLFLOW_TRACKING_URI,
+    # decision 1003b), else <cf_models_dir or models_dir>/cf/<catalog>/cf-v<stamp>/; polled every cf_poll_s;
     # cf_models_dir lets a test stack serve its own CF models beside the shared models_dir (ONNX export)
     cf_models_dir: Path | None = None
     cf_poll_s: float = Field(default=3.0, gt=0, le=60, description="how often to look for a newer CF model")

@@ -66,9 +66,10 @@ def no_blocking_io() -> Iterator[None]:
     from blockbuster import blockbuster_ctx
 
     with blockbuster_ctx() as bb:
-        # redis-py reads its package metadata once when it opens its first connection (library code)
+        # redis-py reads its package metadata once when it opens its first connection (library code); once mlflow
+        # was imported in the process, the importlib_metadata backport's finder answers that lookup
         for func in ("os.stat", "os.listdir", "os.scandir", "io.BufferedReader.read", "io.TextIOWrapper.read"):
             if func in bb.functions:
-                bb.functions[func].can_block_in("importlib/metadata/__init__.py", {"mtime", "search", "read_text",
-                                                                                     "lookup", "__init__"})
+                for module in ("importlib/metadata/__init__.py", "importlib_metadata/__init__.py"):
+                    bb.functions[func].can_block_in(module, {"mtime", "search", "read_text", "lookup", "__init__"})
         yield
