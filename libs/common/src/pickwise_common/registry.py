@@ -324,6 +324,30 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
         return LocalModel(name, str(version), alias, target)
 
+    def ensure_champion(self, name: str, files: list[Path], *, reason: str,
+                        postgres_url: str | None = None) -> tuple[str, bool]:
+        """Make ``files`` the champion of ``name`` unless the model has a champion already (what ``make run``
+        does with the models the repository ships). The version is found by the files' sha256 when it was
+        registered before, so a restart registers nothing. Returns (champion version, whether it changed)."""
+        current = self.alias_version(name, CHAMPION)
+        if current is not None:
+            return current, False
+        digest = files_sha256(files)
+        version = self.find_version(name, FILES_SHA256_TAG, digest)
+        if version is None:
+            with tempfile.TemporaryDirectory(prefix="pickwise-register-") as staging:
+                for path in files:
+                    shutil.copy2(path, Path(staging) / path.name)
+                version = self.register(name, artifact_dir=Path(staging),
+                                        tags={FILES_SHA256_TAG: digest, "source": "bootstrap"})
+        self.set_alias(name, CHAMPION, version)
+        if postgres_url:
+            import asyncio
+
+            asyncio.run(record_model_event(postgres_url, ModelEvent(name, version, "promoted", reason,
+                                                                    {"sha256": digest})))
+        return version, True
+
     # -- model_events ----------------------------------------------------------------------------------------
     async def record(self, event: ModelEvent, conn: asyncpg.Connection | str) -> int:
         """Write ``event`` to ``model_events`` through ``conn`` (a connection, or a DSN to open one)."""

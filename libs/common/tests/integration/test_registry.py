@@ -102,3 +102,33 @@ async def test_record_writes_a_model_events_row(infra, registry: Registry) -> No
     assert (row["model_name"], row["version"], row["action"]) == (name, "4", "rejected")
     assert row["reason"] == "ndcg below champion"
     assert '"gain": -0.02' in row["detail"]
+
+
+def test_ensure_champion_registers_the_same_files_once(registry: Registry, tmp_path: Path) -> None:
+    name = f"test-model-{uuid.uuid4().hex[:8]}"
+    folder = _model_dir(tmp_path / "shipped", "shipped tree")
+    files = sorted(folder.iterdir())
+
+    first, changed = registry.ensure_champion(name, files, reason="shipped with the repository")
+    again, changed_again = registry.ensure_champion(name, files, reason="shipped with the repository")
+    registry.delete_alias(name, "champion")
+    restored, restored_changed = registry.ensure_champion(name, files, reason="shipped with the repository")
+
+    assert (changed, changed_again, restored_changed) == (True, False, True)
+    assert first == again == restored
+    assert [v.version for v in registry.versions(name)] == [first]
+
+
+def test_bootstrap_registry_gives_the_ranker_a_champion_and_is_idempotent(infra, registry: Registry) -> None:
+    from pickwise_common.launcher.stack import bootstrap_registry
+    from pickwise_common.registry import RANKER_MODEL
+
+    env = infra.config.env()
+    first = bootstrap_registry(env)
+    versions = registry.versions(RANKER_MODEL)
+    second = bootstrap_registry(env)
+
+    assert first is not None and first == second == registry.alias_version(RANKER_MODEL, "champion")
+    assert registry.versions(RANKER_MODEL) == versions
+    champion = registry.fetch(RANKER_MODEL, "champion")
+    assert champion is not None and list(champion.path.glob("ranker-v*.txt"))
