@@ -46,20 +46,28 @@ PSI_EPSILON = 1e-4  # share given to a bin that is empty in one window, so PSI s
 NONE = "(none)"
 QUERY_ENDPOINTS = ("search", "recommendations")
 
+# The window's search/recommendation impressions (a 5xx page showed nothing). Above max_rows the window is
+# sampled by a hash of request_id ($6 = the share kept): spread over the whole window (not its newest part), and
+# the same rows on every run over the same window.
+_WINDOW_FILTER = """
+FROM impressions i
+WHERE i.ts >= $1 AND i.ts < $2 AND i.endpoint = ANY($3::text[]) AND i.status < 500
+  AND ($4::text IS NULL OR i.catalog = $4)
+"""
+COUNT_SQL = "SELECT count(*)" + _WINDOW_FILTER
+SAMPLE_BUCKETS = 1 << 20
 WINDOW_SQL = """
 SELECT COALESCE(i.payload -> 'constraints', '{}'::jsonb) AS constraints,
        i.interleaving,
-       (SELECT array_agg((it ->> 'score')::float8 ORDER BY (it ->> 'position')::int)
+       (SELECT array_agg((it ->> 'score')::float8)
           FROM jsonb_array_elements(i.items) AS it
          WHERE it ->> 'score' IS NOT NULL AND (it ->> 'position')::int < $5) AS scores,
        EXISTS (SELECT 1 FROM events e
                 WHERE e.request_id = i.request_id AND e.type = 'click'
                   AND i.items @> jsonb_build_array(jsonb_build_object('item_id', e.item_id))) AS clicked
-FROM impressions i
-WHERE i.ts >= $1 AND i.ts < $2 AND i.endpoint = ANY($3::text[]) AND i.status < 500
-  AND ($4::text IS NULL OR i.catalog = $4)
-ORDER BY i.ts DESC
-LIMIT $6
+""" + _WINDOW_FILTER + f"""
+  AND ($6::float8 >= 1
+       OR (hashtext(i.request_id)::bigint & {SAMPLE_BUCKETS - 1}) < $6 * {SAMPLE_BUCKETS})
 """
 
 
@@ -152,7 +160,8 @@ def price_band_value(constraints: Mapping[str, Any]) -> str:
 class WindowSample:
     """One window's values per signal."""
 
-    impressions: int = 0
+    impressions: int = 0  # the rows used (a sample of the window when it is large)
+    window_impressions: int = 0  # all the window holds
     brands: list[str] = field(default_factory=list)
     price_bands: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
@@ -248,9 +257,13 @@ def relative_windows(now: datetime, reference_s: float, current_s: float) -> tup
 
 async def load_window(conn: asyncpg.Connection | asyncpg.Pool, window: Window, *, catalog: str | None = None,
                       top_k: int = 10, max_rows: int = 50_000) -> WindowSample:
-    """The window's newest ``max_rows`` search/recommendation impressions (status < 500)."""
-    rows = await conn.fetch(WINDOW_SQL, window.start, window.end, list(QUERY_ENDPOINTS), catalog, top_k, max_rows)
-    sample = WindowSample()
+    """The window's search/recommendation impressions (status < 500), a hash sample of about ``max_rows`` of them
+    when it holds more."""
+    endpoints = list(QUERY_ENDPOINTS)
+    total = int(await conn.fetchval(COUNT_SQL, window.start, window.end, endpoints, catalog) or 0)
+    share = 1.0 if total <= max_rows else max_rows / total
+    rows = await conn.fetch(WINDOW_SQL, window.start, window.end, endpoints, catalog, top_k, share)
+    sample = WindowSample(window_impressions=total)
     for row in rows:
         constraints = row["constraints"]
         if isinstance(constraints, str):
@@ -267,10 +280,14 @@ class DriftReport:
     reference_rows: int
     current_rows: int
     signals: list[SignalDrift]
+    reference_impressions: int | None = None  # all the window holds; rows is what was used (sampled above max)
+    current_impressions: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference.as_dict() | {"rows": self.reference_rows},
-                "current": self.current.as_dict() | {"rows": self.current_rows},
+        return {"reference": self.reference.as_dict() | {"rows": self.reference_rows,
+                                                         "impressions": self.reference_impressions},
+                "current": self.current.as_dict() | {"rows": self.current_rows,
+                                                     "impressions": self.current_impressions},
                 "thresholds": {"psi_moderate": PSI_MODERATE, "psi_significant": PSI_SIGNIFICANT},
                 "signals": [asdict(s) for s in self.signals]}
 
@@ -281,7 +298,8 @@ async def measure(conn: asyncpg.Connection | asyncpg.Pool, reference: Window, cu
     ref = await load_window(conn, reference, **options)
     cur = await load_window(conn, current, **options)
     signals = compare(ref, cur, min_rows=settings.drift_min_rows, bins=settings.drift_bins)
-    return DriftReport(reference, current, ref.impressions, cur.impressions, signals)
+    return DriftReport(reference, current, ref.impressions, cur.impressions, signals, ref.window_impressions,
+                       cur.window_impressions)
 
 
 # ---- metrics and the monitor's job ------------------------------------------------------------------------------
@@ -370,19 +388,24 @@ def windows_from_args(args: argparse.Namespace, now: datetime) -> tuple[Window, 
     return relative_windows(now, durations["--reference"], durations["--current"])
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _window_line(name: str, window: Window, rows: int, impressions: int | None) -> str:
+    sampled = f" (a sample of {impressions})" if impressions is not None and impressions > rows else ""
+    return (f"{name:<10}{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC: "
+            f"{rows} impressions{sampled}")
 
 
 def render(report: DriftReport) -> str:
-    lines = [f"reference {report.reference.start:%Y-%m-%d %H:%M} .. {report.reference.end:%Y-%m-%d %H:%M} UTC: "
-             f"{report.reference_rows} impressions",
-             f"current   {report.current.start:%Y-%m-%d %H:%M} .. {report.current.end:%Y-%m-%d %H:%M} UTC: "
-             f"{report.current_rows} impressions",
-             f"{'signal':<13}{'ref rows':>9}{'cur rows':>9}{'PSI':>9}  {'level':<12}{'KS D':>8}{'KS p':>10}  note"]
+    lines = [_window_line("reference", report.reference, report.reference_rows, report.reference_impressions),
+             _window_line("current", report.current, report.current_rows, report.current_impressions),
+             f"{'signal':<14}{'ref rows':>10}{'cur rows':>10}{'PSI':>10}  {'level':<12}{'KS D':>8}{'KS p':>11}  note"]
     for s in report.signals:
-        lines.append(f"{s.signal:<13}{s.reference_rows:>9}{s.current_rows:>9}{_fmt(s.psi):>9}  {s.level or '-':<12}"
-                     f"{_fmt(s.ks_statistic):>8}{_fmt(s.ks_pvalue, 3):>10}  {s.note or ''}")
+        lines.append(f"{s.signal:<14}{s.reference_rows:>10}{s.current_rows:>10}{_fmt(s.psi, '.4f'):>10}  "
+                     f"{s.level or '-':<12}{_fmt(s.ks_statistic, '.4f'):>8}{_fmt(s.ks_pvalue, '.3g'):>11}  "
+                     f"{s.note or ''}".rstrip())
     lines.append(f"PSI < {PSI_MODERATE}: stable; {PSI_MODERATE}-{PSI_SIGNIFICANT}: moderate; "
                  f"> {PSI_SIGNIFICANT}: significant")
     return "\n".join(lines)

@@ -113,6 +113,22 @@ def test_a_shifted_brand_mix_scores_and_ctr_are_significant_drift(database: str)
     assert signals["price_band"]["psi"] < 0.1  # the price constraints kept their mix
 
 
+def test_a_large_window_is_sampled_over_its_whole_span(database: str) -> None:
+    async def go() -> dict:
+        conn = await asyncpg.connect(database)
+        try:
+            settings = SETTINGS.model_copy(update={"drift_max_rows": 500})
+            return (await measure(conn, REFERENCE, SAME, settings=settings)).as_dict()
+        finally:
+            await conn.close()
+
+    report = asyncio.run(go())
+    assert report["reference"]["impressions"] == 1500
+    assert 400 <= report["reference"]["rows"] <= 600  # a third of the rows, by a hash of request_id
+    assert report["current"]["impressions"] == 600 and 400 <= report["current"]["rows"] < 600
+    assert _signals(report)["brand"]["psi"] < 0.1  # the sample has the window's mix
+
+
 def test_the_job_publishes_gauges_and_none_for_an_empty_window(database: str) -> None:
     registry = CollectorRegistry()
     metrics = DriftMetrics(registry)
