@@ -24,7 +24,7 @@ CHART = REPO / "deploy/k8s/helm/pickwise"
 ENVIRONMENTS = ("local", "gke")
 KUBERNETES_VERSION = "1.32.0"
 STATELESS = {"gateway", "retriever", "reranker", "generator", "session"}
-SERVICES = STATELESS | {"event-consumer"}
+SERVICES = STATELESS | {"event-consumer", "monitor"}
 
 # Custom resources have no schema in Kubernetes itself: these are the fields of their published CRDs that
 # the chart uses (External Secrets Operator v1beta1, GKE ManagedCertificate v1, FrontendConfig v1beta1).
@@ -186,6 +186,14 @@ def test_the_retriever_waits_for_the_catalog_the_job_loads(rendered) -> None:
     assert {e["name"] for e in init["env"]} >= {"PICKWISE_POSTGRES_URL"}
 
 
+def test_the_monitor_runs_the_pipelines_app_as_one_replica(rendered) -> None:
+    env, objects = rendered
+    monitor = next(d for d in _of_kind(objects, "Deployment") if _component(d) == "monitor")
+    container = monitor["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "pickwise_common.serve", "pickwise_pipeline.monitor:create_app"]
+    assert monitor["spec"]["replicas"] == 1
+
+
 def test_the_ingest_job_runs_the_pipeline(rendered) -> None:
     env, objects = rendered
     job = _of_kind(objects, "Job")[0]
@@ -236,6 +244,7 @@ SECRET_ENV = {
     "generator": {"PICKWISE_GROQ_API_KEY", "PICKWISE_OPENAI_API_KEY"},
     "session": {"PICKWISE_POSTGRES_URL"},
     "event-consumer": {"PICKWISE_POSTGRES_URL"},
+    "monitor": {"PICKWISE_POSTGRES_URL"},
     "ingest": {"PICKWISE_POSTGRES_URL", "PICKWISE_MILVUS_TOKEN"},
 }
 SERVICE_PORTS = {"gateway": 8000, "retriever": 8001, "reranker": 8002, "generator": 8003, "session": 8004,
