@@ -2,7 +2,8 @@
 event-consumer on free ports, so stopping this broker never disturbs the shared stack):
 
 - 10,000 events posted concurrently: every one the gateway acknowledged (202) is in Postgres once the
-  consumer has caught up;
+  consumer has caught up; 1,000 searches made meanwhile: every impression the gateway published is in the
+  impressions table exactly once (decision 1001b);
 - with the broker stopped, events get 503 and nothing is acknowledged that is not stored;
 - the broker comes back empty: the services re-create the topics, and new events flow without any
   service being restarted.
@@ -21,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from pickwise_common import redis as rd
 from pickwise_common.launcher.infra import (
@@ -148,16 +150,103 @@ async def _wait_stored(postgres_url: str, ids: set[str], timeout_s: float = 180.
     return stored
 
 
+SEARCHES = 1_000
+QUERIES = ("samsung phone under 20k", "8gb ram", "best camera phone", "budget 5g mobile")
+
+
+async def _search_all(gateway: str) -> tuple[list[str], list[str], dict[str, int]]:
+    """SEARCHES searches, 4 at a time, three in four by a known user (their impressions update the shown
+    counters), the rest anonymous. Returns the request ids of every response, those whose impression the gateway
+    logs (a 200, or a 5xx the request path failed with; not a request that admission control refused), and the
+    count of responses by status and error code."""
+    every: list[str] = []
+    logged: list[str] = []
+    statuses: dict[str, int] = {}
+    limit = asyncio.Semaphore(4)
+    async with httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": KEY}, timeout=30) as client:
+        async def search(n: int) -> None:
+            params = {"q": QUERIES[n % len(QUERIES)], "k": 5, "session_id": f"nl-s{n % 50}"}
+            if n % 4:
+                params["user_id"] = f"nl-u{n % 97}"
+            async with limit:
+                response = await client.get("/v1/search", params=params)
+            error = {} if response.status_code == 200 else response.json()["error"]
+            code = error.get("code", "")
+            key = f"{response.status_code} {code} {error.get('message', '')[:80]}".strip()
+            statuses[key] = statuses.get(key, 0) + 1
+            every.append(response.headers["x-request-id"])
+            if response.status_code == 200 or (response.status_code >= 500 and code != "overloaded"):
+                logged.append(response.headers["x-request-id"])
+
+        await asyncio.gather(*(search(n) for n in range(SEARCHES)))
+    return every, logged, statuses
+
+
+async def _impression_outcomes(gateway: str) -> dict[str, float]:
+    """The gateway's ``pickwise_gateway_impressions_total`` by outcome."""
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+        text = (await client.get("/metrics")).text
+    return {sample.labels["outcome"]: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "pickwise_gateway_impressions_total"}
+
+
+async def _wait_outcomes(gateway: str, before: dict[str, float], count: int,
+                         timeout_s: float = 60.0) -> dict[str, float]:
+    """Poll until the gateway has settled the fate of ``count`` more impressions (its queue drained)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = await _impression_outcomes(gateway)
+        delta = {k: v - before.get(k, 0.0) for k, v in now.items()}
+        if sum(delta.values()) >= count or time.monotonic() > deadline:
+            return delta
+        await asyncio.sleep(0.5)
+
+
+async def _impressions_stored(postgres_url: str, request_ids: list[str]) -> tuple[int, int]:
+    """Rows, and distinct request ids among them, of these responses' impressions."""
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        row = await conn.fetchrow("SELECT count(*) AS n, count(DISTINCT request_id) AS d FROM impressions "
+                                  "WHERE request_id = ANY($1::text[])", request_ids)
+        return row["n"], row["d"]
+    finally:
+        await conn.close()
+
+
+async def _wait_impressions(postgres_url: str, request_ids: list[str], expected: int,
+                            timeout_s: float = 180.0) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stored = await _impressions_stored(postgres_url, request_ids)
+        if stored[0] >= expected or time.monotonic() > deadline:
+            return stored
+        await asyncio.sleep(0.5)
+
+
 def _pids(stack: Stack) -> dict[str, int | None]:
     return {name: proc.pid for name, proc in stack.services.items()}
 
 
-async def test_every_acknowledged_event_is_stored(own_stack: Stack) -> None:
+async def test_every_acknowledged_event_and_published_impression_is_stored(own_stack: Stack) -> None:
+    gateway, postgres_url = own_stack.url("gateway"), own_stack.config.infra_config().postgres_url
     events = [_event(n) for n in range(TOTAL)]
-    accepted, statuses = await _post_all(own_stack.url("gateway"), events)
+    outcomes_before = await _impression_outcomes(gateway)
 
+    (accepted, statuses), (request_ids, logged, search_statuses) = await asyncio.gather(
+        _post_all(gateway, events), _search_all(gateway))
+
+    stored_events = await _wait_stored(postgres_url, accepted)
+    outcomes = await _wait_outcomes(gateway, outcomes_before, len(logged))
+    rows, distinct = await _wait_impressions(postgres_url, request_ids, len(logged))
+    print(f"no-loss: {len(accepted)} of {TOTAL} events acknowledged ({statuses}), {stored_events} stored; "
+          f"{SEARCHES} searches ({search_statuses}), {len(logged)} impressions logged, gateway outcomes "
+          f"{outcomes}, {rows} stored ({distinct} distinct request ids)")
+
+    assert stored_events == len(accepted)
+    assert len(set(request_ids)) == SEARCHES
+    assert outcomes.get("published") == len(logged), outcomes
+    assert (rows, distinct) == (len(logged), len(logged))
     assert len(accepted) == TOTAL, statuses
-    assert await _wait_stored(own_stack.config.infra_config().postgres_url, accepted) == len(accepted)
 
 
 async def test_broker_down_is_503_and_recovers_empty_without_restarting_services(own_stack: Stack) -> None:
