@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from pickwise_common.catalogs import DEFAULT_CATALOG
 from pickwise_common.errors import DependencyUnavailable, InvalidInput, PickwiseError
 from pickwise_common.http import DownstreamError
 from pickwise_common.public_api import (
@@ -68,7 +69,7 @@ async def _serve_logged(recommender: Any, log: impressions.ImpressionLog, body: 
         status = exc.status_code if isinstance(exc, PickwiseError) else 500
         if status >= 500:
             log.record(impressions.failed_impression(
-                request_id=request_id, endpoint=endpoint, catalog=body.catalog or "flipkart",
+                request_id=request_id, endpoint=endpoint, catalog=body.catalog or DEFAULT_CATALOG,
                 user_id=body.user_id, session_id=body.session_id, query=body.query, experiment=variant.experiment,
                 variant=variant.name, status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
         raise
