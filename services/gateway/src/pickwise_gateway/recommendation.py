@@ -216,7 +216,7 @@ class Recommender:
                        outcome: Outcome) -> RetrieveResponse:
         """The candidates without the user's dismissed and over-shown items (decision 1001); the retrieved
         answer itself (shared with the retrieval cache) is left as it is."""
-        if not request.user_id or not retrieved.candidates:
+        if not request.user_id or not retrieved.candidates or self.redis is None:
             return retrieved
         start = time.perf_counter()
         ids = [c.item.item_id for c in retrieved.candidates]
