@@ -205,3 +205,26 @@ async def test_explain_responses_are_never_explored(fakes) -> None:
                                                                    "generate": False})).json()
             assert [i["item_id"] for i in body["items"]] == [f"i{n}" for n in reversed(range(12))][:10]
             assert _queued(app)[0].explore is None
+
+
+class ShownHash:
+    """The one Redis read the CF feed makes for the over-shown filter (HGETALL of the user's shown hash)."""
+
+    def __init__(self, shown: dict[str, str]) -> None:
+        self.shown = shown
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        return self.shown if key.endswith(":shown") else {}
+
+
+async def test_feed_asks_cf_to_leave_out_items_shown_too_often(fakes) -> None:
+    answer = {"catalog": "retail", "user_id": "17850", "model_version": "cf-v1", "cold_start": False,
+              "items": [{"item": fakes.item("or-B", catalog="retail"), "score": 0.5, "reason": "als"}]}
+    fakes.handlers["retriever"] = lambda request: httpx.Response(200, json=answer)
+    app = _app(fakes, overshown_after=8)
+    app.state.redis = ShownHash({"or-X": "9", "or-Y": "2", "or-Z": "8"})
+    async with _client(app) as client:
+        response = await client.get("/v1/users/17850/recommendations", params={"catalog": "retail"})
+    assert response.status_code == 200
+    asked = json.loads(fakes.seen["retriever"][0].content)
+    assert asked["exclude_item_ids"] == ["or-X", "or-Z"]
