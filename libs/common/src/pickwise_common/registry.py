@@ -373,3 +373,46 @@ async def record_model_event(conn: asyncpg.Connection | str, event: ModelEvent) 
 def _info(mv: Any) -> ModelVersionInfo:
     return ModelVersionInfo(name=str(mv.name), version=str(mv.version), run_id=mv.run_id or None,
                             source=str(mv.source), tags=dict(mv.tags or {}), aliases=tuple(mv.aliases or ()))
+
+
+async def ensure_database(admin_url: str, name: str) -> bool:
+    """CREATE DATABASE ``name`` through ``admin_url`` unless it exists (the tracking server's backend store in
+    compose and Kubernetes, where Postgres is not the embedded one). Returns whether it was created."""
+    import asyncpg
+
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"database name {name!r}: letters, digits and _ only")
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+    finally:
+        await conn.close()
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pickwise_common.registry create-database --name mlflow`` (admin URL: $PICKWISE_POSTGRES_URL)."""
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(prog="python -m pickwise_common.registry")
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create-database", help="create the tracking server's database unless it exists")
+    create.add_argument("--name", default="mlflow")
+    create.add_argument("--admin-url", default=os.environ.get("PICKWISE_POSTGRES_URL", ""),
+                        help="a Postgres URL allowed to CREATE DATABASE (default: $PICKWISE_POSTGRES_URL)")
+    args = parser.parse_args(argv)
+    if not args.admin_url:
+        parser.error("--admin-url or PICKWISE_POSTGRES_URL is required")
+    created = asyncio.run(ensure_database(args.admin_url, args.name))
+    print(f"database {args.name}: {'created' if created else 'exists'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -132,3 +132,22 @@ def test_bootstrap_registry_gives_the_ranker_a_champion_and_is_idempotent(infra,
     assert registry.versions(RANKER_MODEL) == versions
     champion = registry.fetch(RANKER_MODEL, "champion")
     assert champion is not None and list(champion.path.glob("ranker-v*.txt"))
+
+
+def test_create_database_command_is_idempotent(infra) -> None:
+    from pickwise_common.registry import main
+
+    name = f"mlflow_{uuid.uuid4().hex[:8]}"
+    assert main(["create-database", "--name", name, "--admin-url", infra.config.postgres_url]) == 0
+    assert main(["create-database", "--name", name, "--admin-url", infra.config.postgres_url]) == 0
+
+    async def exists() -> bool:
+        conn = await asyncpg.connect(infra.config.postgres_url)
+        try:
+            return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    assert asyncio.run(exists())
