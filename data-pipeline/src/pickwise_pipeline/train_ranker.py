@@ -173,6 +173,10 @@ def save(booster: Any, out_dir: Path, metadata: dict[str, Any]) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "from_events", False):
+        from pickwise_pipeline.train_ranker_events import run_from_events
+
+        return run_from_events(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     judgments_path = Path(args.judgments)
@@ -246,4 +250,7 @@ def register(subparsers: Any) -> None:
                         help="validation NDCG@10 gain over the champion a new version needs (decision 1003)")
     parser.add_argument("--reload-url", default=None,
                         help="reranker base URL to POST /v1/admin/reload after saving (uses $PICKWISE_ADMIN_KEY)")
+    from pickwise_pipeline.train_ranker_events import add_arguments
+
+    add_arguments(parser)
     parser.set_defaults(func=run)
