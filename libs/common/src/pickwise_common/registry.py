@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -395,22 +396,47 @@ async def ensure_database(admin_url: str, name: str) -> bool:
     return True
 
 
+def backend_store_uri(postgres_url: str, database: str) -> str:
+    """The tracking server's SQLAlchemy URL: ``postgres_url`` (the services' database) with ``database`` as
+    its database and the psycopg2 driver (SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(postgres_url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
+        raise ValueError(f"not a postgresql:// URL: {parts.scheme}://...")
+    return urlunsplit(("postgresql+psycopg2", parts.netloc, f"/{database}", parts.query, ""))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pickwise_common.registry create-database --name mlflow`` (admin URL: $PICKWISE_POSTGRES_URL)."""
+    """``python -m pickwise_common.registry create-database|serve`` (admin URL: $PICKWISE_POSTGRES_URL): compose
+    and Kubernetes run the tracking server with ``serve``, which creates its database first."""
     import argparse
     import asyncio
 
     parser = argparse.ArgumentParser(prog="python -m pickwise_common.registry")
-    sub = parser.add_subparsers(dest="command", required=True)
-    create = sub.add_parser("create-database", help="create the tracking server's database unless it exists")
-    create.add_argument("--name", default="mlflow")
-    create.add_argument("--admin-url", default=os.environ.get("PICKWISE_POSTGRES_URL", ""),
+    parser.add_argument("--admin-url", default=os.environ.get("PICKWISE_POSTGRES_URL", ""),
                         help="a Postgres URL allowed to CREATE DATABASE (default: $PICKWISE_POSTGRES_URL)")
+    parser.add_argument("--database", default="mlflow")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("create-database", help="create the tracking server's database unless it exists")
+    serve = sub.add_parser("serve", help="create the database, then exec the MLflow tracking server on it")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 (a container's server)
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--artifacts", default="/mlflow-artifacts", help="--artifacts-destination")
+    serve.add_argument("--allowed-hosts", default="", help="Host headers the server accepts (comma-separated)")
     args = parser.parse_args(argv)
     if not args.admin_url:
         parser.error("--admin-url or PICKWISE_POSTGRES_URL is required")
-    created = asyncio.run(ensure_database(args.admin_url, args.name))
-    print(f"database {args.name}: {'created' if created else 'exists'}", flush=True)
+    created = asyncio.run(ensure_database(args.admin_url, args.database))
+    print(f"database {args.database}: {'created' if created else 'exists'}", flush=True)
+    if args.command == "serve":
+        argv_server = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
+                       "--workers", "1", "--backend-store-uri", backend_store_uri(args.admin_url, args.database),
+                       "--artifacts-destination", args.artifacts, "--serve-artifacts"]
+        if args.allowed_hosts:
+            argv_server += ["--allowed-hosts", args.allowed_hosts]
+        os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+        os.execv(sys.executable, argv_server)  # noqa: S606 (replaces this process: the server gets the signals)
     return 0
 
 

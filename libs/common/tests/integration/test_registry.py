@@ -138,8 +138,8 @@ def test_create_database_command_is_idempotent(infra) -> None:
     from pickwise_common.registry import main
 
     name = f"mlflow_{uuid.uuid4().hex[:8]}"
-    assert main(["create-database", "--name", name, "--admin-url", infra.config.postgres_url]) == 0
-    assert main(["create-database", "--name", name, "--admin-url", infra.config.postgres_url]) == 0
+    assert main(["--admin-url", infra.config.postgres_url, "--database", name, "create-database"]) == 0
+    assert main(["--admin-url", infra.config.postgres_url, "--database", name, "create-database"]) == 0
 
     async def exists() -> bool:
         conn = await asyncpg.connect(infra.config.postgres_url)

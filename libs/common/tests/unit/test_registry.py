@@ -60,3 +60,17 @@ def test_digest_depends_on_file_names(tmp_path: Path) -> None:
 def test_model_event_refuses_an_unknown_action() -> None:
     with pytest.raises(ValueError, match="action"):
         ModelEvent("pickwise-ranker", "1", "deployed", "why")
+
+
+def test_backend_store_uri_swaps_the_database_and_names_psycopg2() -> None:
+    from pickwise_common.registry import backend_store_uri
+
+    url = "postgresql://pickwise:s3cret@postgres:5432/pickwise?sslmode=require"
+    assert backend_store_uri(url, "mlflow") == "postgresql+psycopg2://pickwise:s3cret@postgres:5432/mlflow?sslmode=require"
+
+
+def test_backend_store_uri_refuses_another_database_kind() -> None:
+    from pickwise_common.registry import backend_store_uri
+
+    with pytest.raises(ValueError, match="postgresql"):
+        backend_store_uri("mysql://u@h/db", "mlflow")
