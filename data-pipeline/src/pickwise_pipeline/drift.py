@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import asyncpg
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
@@ -255,16 +256,27 @@ def relative_windows(now: datetime, reference_s: float, current_s: float) -> tup
 
 # ---- Postgres --------------------------------------------------------------------------------------------------
 
-async def load_window(conn: asyncpg.Connection | asyncpg.Pool, window: Window, *, catalog: str | None = None,
-                      top_k: int = 10, max_rows: int = 50_000) -> WindowSample:
+@dataclass(frozen=True)
+class WindowRows:
+    """A window's rows as Postgres returned them (decoded into a sample off the event loop)."""
+
+    total: int
+    rows: list[asyncpg.Record]
+
+
+async def fetch_window(conn: asyncpg.Connection | asyncpg.Pool, window: Window, *, catalog: str | None = None,
+                       top_k: int = 10, max_rows: int = 50_000) -> WindowRows:
     """The window's search/recommendation impressions (status < 500), a hash sample of about ``max_rows`` of them
     when it holds more."""
     endpoints = list(QUERY_ENDPOINTS)
     total = int(await conn.fetchval(COUNT_SQL, window.start, window.end, endpoints, catalog) or 0)
     share = 1.0 if total <= max_rows else max_rows / total
-    rows = await conn.fetch(WINDOW_SQL, window.start, window.end, endpoints, catalog, top_k, share)
-    sample = WindowSample(window_impressions=total)
-    for row in rows:
+    return WindowRows(total, await conn.fetch(WINDOW_SQL, window.start, window.end, endpoints, catalog, top_k, share))
+
+
+def sample_of(rows: WindowRows) -> WindowSample:
+    sample = WindowSample(window_impressions=rows.total)
+    for row in rows.rows:
         constraints = row["constraints"]
         if isinstance(constraints, str):
             constraints = json.loads(constraints)
@@ -294,12 +306,19 @@ class DriftReport:
 
 async def measure(conn: asyncpg.Connection | asyncpg.Pool, reference: Window, current: Window, *,
                   settings: DriftSettings) -> DriftReport:
+    """Both windows from Postgres, then the statistics in a worker thread (they are CPU work: the monitor's event
+    loop keeps answering scrapes and health checks meanwhile)."""
     options = {"catalog": settings.drift_catalog, "top_k": settings.drift_top_k, "max_rows": settings.drift_max_rows}
-    ref = await load_window(conn, reference, **options)
-    cur = await load_window(conn, current, **options)
-    signals = compare(ref, cur, min_rows=settings.drift_min_rows, bins=settings.drift_bins)
-    return DriftReport(reference, current, ref.impressions, cur.impressions, signals, ref.window_impressions,
-                       cur.window_impressions)
+    ref_rows = await fetch_window(conn, reference, **options)
+    cur_rows = await fetch_window(conn, current, **options)
+
+    def compute() -> DriftReport:
+        ref, cur = sample_of(ref_rows), sample_of(cur_rows)
+        signals = compare(ref, cur, min_rows=settings.drift_min_rows, bins=settings.drift_bins)
+        return DriftReport(reference, current, ref.impressions, cur.impressions, signals, ref.window_impressions,
+                           cur.window_impressions)
+
+    return await anyio.to_thread.run_sync(compute)
 
 
 # ---- metrics and the monitor's job ------------------------------------------------------------------------------

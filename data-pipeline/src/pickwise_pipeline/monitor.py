@@ -25,7 +25,7 @@ from pickwise_common.app import package_version, service_app
 from pickwise_common.postgres import create_pool
 from pickwise_common.registry import CHAMPION, RANKER_MODEL, Registry, RegistrySettings
 from pickwise_common.settings import PostgresSettings, ServiceSettings
-from pickwise_pipeline import experiments, rollout
+from pickwise_pipeline import drift, experiments, rollout
 
 log = logging.getLogger("pickwise.monitor")
 
@@ -47,9 +47,11 @@ JOB_RUNS = Counter("pickwise_monitor_job_runs", "Runs of the monitor's periodic 
 JOB_LAST_SUCCESS = Gauge("pickwise_monitor_job_last_success_timestamp_seconds", "When the job last succeeded",
                          ["job"])
 JOB_DURATION = Gauge("pickwise_monitor_job_duration_seconds", "How long the job's last run took", ["job"])
+DRIFT_METRICS = drift.DriftMetrics()  # pickwise_drift_* (decision 1008)
 
 
-class MonitorSettings(ServiceSettings, PostgresSettings, rollout.RolloutSettings, RegistrySettings):
+class MonitorSettings(ServiceSettings, PostgresSettings, rollout.RolloutSettings, RegistrySettings,
+                      drift.DriftSettings):
     port: int = DEFAULT_PORT
     experiment_interval_s: float = Field(default=30.0, gt=0)
     experiment_window_s: float = Field(default=3600.0, gt=0, description="the exported statistics' window")
@@ -105,7 +107,8 @@ async def rollout_job(pool: asyncpg.Pool, registry: Registry, settings: MonitorS
 
 def periodic_jobs(pool: asyncpg.Pool, registry: Registry, settings: MonitorSettings) -> list[PeriodicJob]:
     """The monitor's jobs; add one line per new job."""
-    jobs = [PeriodicJob("experiments", settings.experiment_interval_s, lambda: experiments_job(pool, settings))]
+    jobs = [PeriodicJob("experiments", settings.experiment_interval_s, lambda: experiments_job(pool, settings)),
+            PeriodicJob("drift", settings.drift_interval_s, lambda: drift.drift_job(pool, DRIFT_METRICS, settings))]
     if registry.enabled:
         jobs.append(PeriodicJob("rollout", settings.rollout_interval_s, lambda: rollout_job(pool, registry, settings)))
     return jobs

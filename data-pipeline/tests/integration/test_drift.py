@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from pickwise_common.postgres import apply_migrations
+from pickwise_pipeline import monitor
 from pickwise_pipeline.drift import DriftMetrics, DriftSettings, Window, drift_job, measure
 
 pytestmark = pytest.mark.integration
@@ -149,6 +150,29 @@ def test_the_job_publishes_gauges_and_none_for_an_empty_window(database: str) ->
     assert registry.get_sample_value("pickwise_drift_ks_pvalue", {"signal": "ranker_score"}) is None
     assert registry.get_sample_value("pickwise_drift_window_rows", {"window": "current"}) == 0
     assert registry.get_sample_value("pickwise_drift_last_run_timestamp_seconds") > 0
+
+
+def test_the_monitor_runs_the_drift_job_and_exports_it(database: str) -> None:
+    settings = monitor.MonitorSettings(postgres_url=database, drift_interval_s=120, drift_min_rows=200)
+
+    async def go() -> bool:
+        pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+        try:
+            jobs = {job.name: job for job in monitor.periodic_jobs(pool, _NoRegistry(), settings)}
+            assert jobs["drift"].interval_s == 120
+            return await monitor.run_once(jobs["drift"])
+        finally:
+            await pool.close()
+
+    assert asyncio.run(go())
+    # the data is from January 2026: nothing in the last hour, so rows are counted and no PSI is exported
+    assert REGISTRY.get_sample_value("pickwise_drift_window_rows", {"window": "current"}) == 0
+    assert REGISTRY.get_sample_value("pickwise_drift_psi", {"signal": "brand"}) is None
+    assert REGISTRY.get_sample_value("pickwise_monitor_job_runs_total", {"job": "drift", "outcome": "ok"}) >= 1
+
+
+class _NoRegistry:
+    enabled = False
 
 
 def _cli(database: str, infra, *args: str) -> subprocess.CompletedProcess:
