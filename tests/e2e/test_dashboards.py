@@ -1,7 +1,8 @@
 """Every metric a Grafana panel or an alert rule queries is one the running services really export.
 
 The test drives a little traffic through the shared stack (a recommendation with a session, a search, a
-click that the event-consumer applies), scrapes the six services' /metrics and checks each query:
+click that the event-consumer applies), waits for the monitor to export experiment statistics over the
+stored impressions, scrapes the six services' and the monitor's /metrics and checks each query:
 - every metric name is exported under that exact series name (a histogram only as _bucket/_sum/_count,
   a counter as _total), by some service;
 - the series has samples after the traffic, unless it is listed in ONLY_ON_FAILURE (metrics that a
@@ -27,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("gateway", "retriever", "reranker", "generator", "session", "event-consumer")
+SERVICES = ("gateway", "retriever", "reranker", "generator", "session", "event-consumer", "monitor")
 # labels Prometheus adds at scrape time (observability/prometheus/*.yml: job, instance, the target's service)
 TARGET_LABELS = {"job", "instance", "service"}
 # Series a healthy stack without an LLM key never observes; their families must still be registered.
@@ -39,6 +40,14 @@ ONLY_ON_FAILURE = {
     "pickwise_llm_request_duration_seconds_bucket": "an LLM provider was called (tests/e2e/test_tracing.py does)",
     "pickwise_llm_dropped_citations_total": "an LLM cited an item it was not given",
     "pickwise_gateway_feed_degraded_total": "a personal feed was served without one of its sources",
+    # the learning loop (monitor): no challenger is registered in the test stack, and its drift windows hold
+    # fewer impressions than PICKWISE_DRIFT_MIN_ROWS (no value then, rather than a false alarm)
+    "pickwise_rollout_actions_total": "the rollout controller rolled a challenger back or promoted it",
+    "pickwise_rollout_challenger_info": "a challenger version is registered",
+    "pickwise_rollout_guard": "a challenger version is registered",
+    "pickwise_drift_psi": "both drift windows hold PICKWISE_DRIFT_MIN_ROWS impressions",
+    "pickwise_drift_ks_statistic": "both drift windows hold PICKWISE_DRIFT_MIN_ROWS impressions",
+    "pickwise_drift_ks_pvalue": "both drift windows hold PICKWISE_DRIFT_MIN_ROWS impressions",
 }
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count"),
             "summary": ("", "_sum", "_count"), "info": ("_info",), "unknown": ("",)}
@@ -110,9 +119,18 @@ def _drive_traffic(stack, api_key: str) -> None:
     while time.monotonic() < deadline:
         text = httpx.get(stack.url("event-consumer") + "/metrics", timeout=5).text
         if re.search(r"^pickwise_event_apply_delay_seconds_count [1-9]", text, re.M):
-            return
+            break
         time.sleep(0.2)
-    raise AssertionError("the event-consumer did not apply the click within 60 s")
+    else:
+        raise AssertionError("the event-consumer did not apply the click within 60 s")
+    # the impressions are stored asynchronously too, and the monitor's experiment job runs on an interval
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        text = httpx.get(stack.url("monitor") + "/metrics", timeout=5).text
+        if re.search(r"^pickwise_experiment_rate\{", text, re.M):
+            return
+        time.sleep(1)
+    raise AssertionError("the monitor exported no experiment statistics within 180 s of the traffic")
 
 
 @pytest.fixture(scope="module")
