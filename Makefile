@@ -19,7 +19,7 @@ REPORTS ?= .pickwise/reports
 # where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
 
-.PHONY: install install-test run infra test test-unit eval eval-cf bench bench-open-loop profile bench-click bench-cf-feed report lint fmt clean distclean manifests
+.PHONY: install install-test run infra test test-unit eval eval-cf simulate train-ranker-clicks bench bench-open-loop profile bench-click bench-cf-feed report lint fmt clean distclean manifests
 
 install: $(RUNTIME_STAMP) ## the runtime only: what run, eval, bench and report need
 
@@ -53,6 +53,15 @@ eval: install ## make eval QUERIES=<jsonl> [TARGET=retriever|gateway] [MODE=hybr
 CF_TARGET = $(if $(filter gateway,$(TARGET)),gateway,offline)
 eval-cf: install ## CF feed vs baselines on the retail temporal split [TARGET=gateway]; JSON in $(REPORTS)/eval-cf-<target>.json
 	$(BIN)/pickwise-pipeline evaluate-cf --target $(CF_TARGET) --out $(REPORTS)/eval-cf-$(CF_TARGET).json
+
+SIM_SESSIONS ?= 200
+SIM_RATE ?= 20
+SIM_SEED ?= 7
+simulate: install ## simulated shoppers against the running stack [SIM_SESSIONS=200 SIM_RATE=20 SIM_SEED=7]; truth + summary in $(REPORTS)/sim
+	$(BIN)/pickwise-pipeline simulate --sessions $(SIM_SESSIONS) --rate $(SIM_RATE) --seed $(SIM_SEED) --out $(REPORTS)/sim
+
+train-ranker-clicks: install ## the reranker's model learned from the event log's clicks (IPW), scored against the last simulation's truth
+	$(BIN)/pickwise-pipeline train-ranker --from-events --truth $(REPORTS)/sim/truth.jsonl
 
 # make bench: distinct shopper queries (caches cold) unless MODE=cache-hit; QUERIES=<file> only when given here
 BENCH_QUERIES = $(if $(filter command line environment,$(origin QUERIES)),--queries $(QUERIES),)
