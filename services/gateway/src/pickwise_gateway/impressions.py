@@ -31,13 +31,14 @@ RETRY_BACKOFF_S = 0.2
 
 
 def constraints_summary(parsed: Constraints | None) -> dict[str, Any]:
-    """The constraints drift watches: brands (always, lower-cased and sorted), and price_band, price_min,
-    price_max, ram_gb_min, storage_gb_min when set."""
+    """The constraints drift watches: brands (always, lower-cased and sorted), and price_band (one band, or the
+    list when several), price_min, price_max, ram_gb_min, storage_gb_min when set."""
     if parsed is None:
         return {"brands": []}
     out: dict[str, Any] = {"brands": sorted({b.strip().lower() for b in parsed.brands if b.strip()})}
-    if parsed.price_bands:
-        out["price_band"] = ",".join(sorted(parsed.price_bands))
+    if parsed.price_bands:  # one band as a string, several as their list (drift reads the first)
+        bands = list(dict.fromkeys(parsed.price_bands))
+        out["price_band"] = bands[0] if len(bands) == 1 else bands
     for name, value in (("price_min", parsed.price_min_inr), ("price_max", parsed.price_max_inr),
                         ("ram_gb_min", parsed.ram_gb_min), ("storage_gb_min", parsed.storage_gb_min)):
         if value is not None:

@@ -42,6 +42,7 @@ def test_constraints_summary_names_what_drift_watches() -> None:
     assert constraints_summary(parsed) == {"brands": ["apple", "samsung"], "price_band": "mid",
                                            "price_max": 20000, "ram_gb_min": 8}
     assert constraints_summary(None) == {"brands": []}
+    assert constraints_summary(Constraints(price_bands=["budget", "mid"]))["price_band"] == ["budget", "mid"]
 
 
 def test_search_impression_holds_the_page_as_shown() -> None:
