@@ -25,6 +25,7 @@ ENVIRONMENTS = ("local", "gke")
 KUBERNETES_VERSION = "1.32.0"
 STATELESS = {"gateway", "retriever", "reranker", "generator", "session"}
 SERVICES = STATELESS | {"event-consumer", "monitor"}
+REGISTRY = "mlflow"  # the MLflow tracking server (decision 1002): a Deployment of its own, probes on /health
 
 # Custom resources have no schema in Kubernetes itself: these are the fields of their published CRDs that
 # the chart uses (External Secrets Operator v1beta1, GKE ManagedCertificate v1, FrontendConfig v1beta1).
@@ -130,7 +131,7 @@ def _render_objects(env: str) -> list[dict]:
 def test_every_workload_has_probes_resources_and_a_non_root_security_context(rendered) -> None:
     env, objects = rendered
     workloads = _of_kind(objects, "Deployment") + _of_kind(objects, "Job")
-    assert {_component(w) for w in workloads} == SERVICES | {"ingest"}
+    assert {_component(w) for w in workloads} == SERVICES | {"ingest", REGISTRY}
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -142,7 +143,10 @@ def test_every_workload_has_probes_resources_and_a_non_root_security_context(ren
             assert security["allowPrivilegeEscalation"] is False
             assert security["readOnlyRootFilesystem"] is True
             assert security["capabilities"]["drop"] == ["ALL"]
-            if workload["kind"] == "Deployment" and container in pod["containers"]:
+            if _component(workload) == REGISTRY:
+                assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+                assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+            elif workload["kind"] == "Deployment" and container in pod["containers"]:
                 assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
@@ -172,6 +176,9 @@ def test_services_route_to_their_pods_and_the_config_names_them(rendered) -> Non
         pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= pod_labels.items()
         port = service["spec"]["ports"][0]["port"]
+        if name == REGISTRY:
+            assert config["PICKWISE_MLFLOW_TRACKING_URI"] == f"http://{service['metadata']['name']}:{port}"
+            continue
         assert config[f"PICKWISE_{name.upper().replace('-', '_')}_URL"] == f"http://{service['metadata']['name']}:{port}"
     assert config["PICKWISE_KAFKA_IDEMPOTENCE"] == "true"
     assert config["PICKWISE_OTEL_EXPORTER"] == "otlp"
@@ -246,6 +253,7 @@ SECRET_ENV = {
     "event-consumer": {"PICKWISE_POSTGRES_URL"},
     "monitor": {"PICKWISE_POSTGRES_URL"},
     "ingest": {"PICKWISE_POSTGRES_URL", "PICKWISE_MILVUS_TOKEN"},
+    REGISTRY: {"PICKWISE_POSTGRES_URL"},  # it creates its database, then derives its own URL from this one
 }
 SERVICE_PORTS = {"gateway": 8000, "retriever": 8001, "reranker": 8002, "generator": 8003, "session": 8004,
                  "event-consumer": 8005}
@@ -277,7 +285,7 @@ def test_each_container_gets_only_the_secrets_it_needs(rendered) -> None:
 def test_every_component_runs_as_its_own_service_account(rendered) -> None:
     env, objects = rendered
     accounts = {a["metadata"]["name"]: a for a in _of_kind(objects, "ServiceAccount")}
-    assert set(accounts) == {f"pickwise-{c}" for c in SERVICES | {"ingest"}}
+    assert set(accounts) == {f"pickwise-{c}" for c in SERVICES | {"ingest", REGISTRY}}
     for workload in _of_kind(objects, "Deployment") + _of_kind(objects, "Job"):
         assert workload["spec"]["template"]["spec"]["serviceAccountName"] == f"pickwise-{_component(workload)}"
     assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
@@ -291,7 +299,7 @@ def test_gke_renders_default_deny_then_gateway_to_internal_and_internal_to_store
     assert set(deny["policyTypes"]) == {"Ingress", "Egress"} and "ingress" not in deny and "egress" not in deny
     dns = policies.pop("pickwise-dns-and-telemetry")
     assert {(p["protocol"], p["port"]) for rule in dns["egress"] for p in rule["ports"]} >= {("UDP", 53), ("TCP", 53)}
-    assert set(policies) == {f"pickwise-{c}" for c in SERVICES | {"ingest"}}
+    assert set(policies) == {f"pickwise-{c}" for c in SERVICES | {"ingest", REGISTRY}}
 
     def peers(rules: list[dict], port: int) -> list[dict]:
         return [peer for rule in rules if any(p["port"] == port for p in rule["ports"])
@@ -312,8 +320,13 @@ def test_gke_renders_default_deny_then_gateway_to_internal_and_internal_to_store
     assert gateway_pods not in peers(policies["pickwise-event-consumer"]["ingress"], 8005)  # nobody calls it
     store_ports = {c: {p["port"] for rule in policies[f"pickwise-{c}"]["egress"] for p in rule["ports"]}
                    for c in ("retriever", "session", "event-consumer", "ingest")}
-    assert store_ports == {"retriever": {5432, 6379, 19530}, "session": {5432, 6379},
+    assert store_ports == {"retriever": {5432, 6379, 19530, 5000}, "session": {5432, 6379},
                            "event-consumer": {9092, 5432, 6379}, "ingest": {5432, 6379, 19530}}
+    # the registry: reached by the components that load or move models, and it reaches only Postgres
+    registry = policies[f"pickwise-{REGISTRY}"]
+    clients = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers(registry["ingress"], 5000)}
+    assert clients == {"retriever", "reranker", "monitor"}
+    assert {p["port"] for rule in registry["egress"] for p in rule["ports"]} == {5432}
     assert "ingress" not in policies["pickwise-ingest"]  # a Job takes no connections
 
 
