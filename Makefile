@@ -18,6 +18,14 @@ BENCH_ARGS ?=
 REPORTS ?= .pickwise/reports
 # where pip is not set up for torch's CPU build: make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
+# the model registry's server (and UI) that `make run` starts (decision 1002)
+MLFLOW_URL ?= http://127.0.0.1:$(or $(PICKWISE_MLFLOW_PORT),5000)
+
+.PHONY: mlflow-ui
+mlflow-ui: install ## open the model registry's UI: the MLflow server of the running stack [MLFLOW_URL=http://127.0.0.1:5000]
+	@$(BIN)/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/health', timeout=3); print('MLflow UI (models: ' + sys.argv[1] + '/#/models):', sys.argv[1])" $(MLFLOW_URL) 2>/dev/null \
+		|| { echo "no MLflow server at $(MLFLOW_URL): start the stack with make run (or set MLFLOW_URL)" >&2; exit 1; }
+	@$(BIN)/python -m webbrowser -t $(MLFLOW_URL) >/dev/null 2>&1 || true
 
 .PHONY: install install-test run infra test test-unit eval eval-cf simulate train-ranker-clicks bench bench-open-loop profile bench-click bench-cf-feed report lint fmt clean distclean manifests
 
@@ -36,7 +44,7 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 run: install ## infrastructure + catalog + six services, foreground; Ctrl-C stops everything
 	$(BIN)/pickwise run
 
-infra: install ## only the embedded broker, Redis, Postgres and Milvus Lite
+infra: install ## only the embedded broker, Redis, Postgres, Milvus Lite and MLflow
 	$(BIN)/pickwise infra
 
 test: install-test ## the whole suite: unit, integration, e2e, browser
