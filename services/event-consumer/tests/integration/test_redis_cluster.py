@@ -13,7 +13,7 @@ from redis.exceptions import RedisClusterException, ResponseError
 
 from pickwise_common import redis as keys
 from pickwise_common.features import affinity_field
-from pickwise_common.schemas import InteractionEvent
+from pickwise_common.schemas import ImpressionEvent, ImpressionItem, InteractionEvent
 from pickwise_event_consumer.feature_update import APPLY_EVENT_LUA, FeatureParams, FeatureWriter, script_call
 
 pytestmark = pytest.mark.integration
@@ -50,6 +50,25 @@ async def test_feature_update_runs_on_a_redis_cluster_and_applies_once(cluster: 
         assert float(await cluster.hget(keys.user_affinity_key(user), affinity_field("brand", "samsung"))) == 1.0
     assert await cluster.zscore(keys.POPULARITY_ALL_KEY, "i-1") == pytest.approx(12.0)
     assert await cluster.zscore(keys.popularity_hour_key(events[0].ts), "i-1") == pytest.approx(12.0)
+
+
+async def test_shown_counters_run_on_a_redis_cluster_count_once_and_clear_on_a_click(cluster: RedisCluster) -> None:
+    writer = FeatureWriter(cluster, PARAMS)
+    users = [f"viewer-{n}" for n in range(12)]
+    shown = [ImpressionEvent(request_id=f"r-{user}", endpoint="feed", user_id=user,
+                             items=[ImpressionItem(item_id=i, position=n) for n, i in enumerate(["i-1", "i-2"])])
+             for user in users]
+    anonymous = ImpressionEvent(request_id="r-anon", endpoint="search", items=[ImpressionItem(item_id="i-1",
+                                                                                              position=0)])
+
+    first = await writer.apply_impressions([*shown, anonymous])
+    again = await writer.apply_impressions(shown)
+    await writer.apply([_event(users[0], "i-1")])
+
+    assert first == [True] * 12 + [None] and again == [False] * 12
+    assert await cluster.hgetall(keys.user_shown_key(users[0])) == {"i-2": "1"}
+    for user in users[1:]:
+        assert await cluster.hgetall(keys.user_shown_key(user)) == {"i-1": "1", "i-2": "1"}
 
 
 async def test_the_script_keys_of_an_event_share_one_slot(cluster: RedisCluster) -> None:

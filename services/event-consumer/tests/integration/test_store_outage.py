@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from pickwise_common import redis as keys
-from pickwise_common.schemas import InteractionEvent
+from pickwise_common.schemas import ImpressionEvent, ImpressionItem, InteractionEvent
 
 pytestmark = pytest.mark.integration
 
@@ -42,5 +42,35 @@ async def test_redis_down_longer_than_the_ladder_pauses_instead_of_dead_letterin
         await eventually(applied, "the click applied once Redis was back")
 
     assert await env.pool.fetchval("SELECT count(*) FROM events WHERE event_id = $1", event.event_id) == 1
+    for topic in (env.topics.ladder.dlq, *[t for t, _ in env.topics.ladder.stages]):
+        assert await topic_records(env.kafka, topic, 1, timeout_s=3) == []
+
+
+async def test_impressions_wait_for_redis_instead_of_dead_lettering(
+        consumer_env, own_redis, eventually, topic_records) -> None:
+    env = consumer_env
+    env.settings = env.settings.model_copy(update={"redis_url": own_redis.url, "store_backoff_initial_ms": 100,
+                                                   "store_backoff_max_ms": 400})
+    event = ImpressionEvent(request_id=f"{env.prefix}-r", endpoint="search", user_id=f"{env.prefix}-user",
+                            items=[ImpressionItem(item_id="i-1", position=0)])
+    async with env.running() as app:
+        impressions_loop = next(loop for loop in app.state.consumer_loops if loop.name == "impressions")
+        own_redis.stop()
+        await env.producer.send(env.topics.impressions, event.model_dump(mode="json"), key=event.user_id)
+
+        async def paused_repeatedly() -> bool:
+            return impressions_loop.state.store_pauses >= 6
+        await eventually(paused_repeatedly, "the impressions loop paused again and again while Redis was down")
+        own_redis.start()
+
+        async def counted() -> bool:
+            client = aioredis.Redis.from_url(own_redis.url, decode_responses=True)
+            try:
+                return await client.hgetall(keys.user_shown_key(event.user_id)) == {"i-1": "1"}
+            finally:
+                await client.aclose()
+        await eventually(counted, "the impression counted once Redis was back")
+
+    assert await env.pool.fetchval("SELECT count(*) FROM impressions WHERE event_id = $1", event.event_id) == 1
     for topic in (env.topics.ladder.dlq, *[t for t, _ in env.topics.ladder.stages]):
         assert await topic_records(env.kafka, topic, 1, timeout_s=3) == []
