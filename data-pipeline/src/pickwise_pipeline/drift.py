@@ -32,6 +32,7 @@ import anyio.to_thread
 import asyncpg
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from pydantic import Field
 from scipy import stats
 
 from pickwise_common import postgres as pg
@@ -40,7 +41,6 @@ from pickwise_pipeline.catalog import price_band
 from pickwise_pipeline.settings import PipelineSettings
 
 SIGNALS = ("brand", "price_band", "ranker_score", "ctr")
-KS_SIGNALS = ("ranker_score", "ctr")
 PSI_MODERATE = 0.1
 PSI_SIGNIFICANT = 0.25
 PSI_EPSILON = 1e-4  # share given to a bin that is empty in one window, so PSI stays finite
@@ -75,13 +75,13 @@ SELECT COALESCE(i.payload -> 'constraints', '{}'::jsonb) AS constraints,
 class DriftSettings(PickwiseSettings):
     """The periodic drift job's settings (``PICKWISE_DRIFT_*``), shared by the CLI defaults and the monitor."""
 
-    drift_interval_s: float = 300.0
-    drift_reference_s: float = 7 * 86400.0
-    drift_current_s: float = 3600.0
-    drift_min_rows: int = 200
-    drift_bins: int = 10
-    drift_top_k: int = 10
-    drift_max_rows: int = 50_000
+    drift_interval_s: float = Field(default=300.0, gt=0)
+    drift_reference_s: float = Field(default=7 * 86400.0, gt=0)
+    drift_current_s: float = Field(default=3600.0, gt=0)
+    drift_min_rows: int = Field(default=200, ge=1)
+    drift_bins: int = Field(default=10, ge=2)
+    drift_top_k: int = Field(default=10, ge=1)
+    drift_max_rows: int = Field(default=50_000, ge=1)
     drift_catalog: str | None = None
 
 

@@ -27,6 +27,7 @@ from pickwise_pipeline.drift import (
     psi,
     psi_level,
     quantile_edges,
+    register,
     relative_windows,
     windows_from_args,
 )
@@ -217,3 +218,21 @@ def test_metrics_export_values_and_drop_a_signal_that_lost_its_rows() -> None:
     assert _value(registry, "pickwise_drift_ks_statistic", signal="ranker_score") is None
     assert _value(registry, "pickwise_drift_window_rows", window="current") == 10
     assert _value(registry, "pickwise_drift_last_run_timestamp_seconds") == 1300.0
+
+
+def _command(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["drift", *argv])
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (("--bins", "1"), "--bins"),
+    (("--min-rows", "0"), "--min-rows"),
+    (("--top-k", "0"), "--top-k"),
+    (("--current", "tomorrow"), "--current"),
+])
+def test_the_command_refuses_bad_flags_before_touching_postgres(argv, flag, capsys) -> None:
+    args = _command(*argv)
+    assert args.func(args) == 2
+    assert capsys.readouterr().err.startswith(f"{flag}:")
