@@ -76,6 +76,9 @@ class InfraConfig:
             "PICKWISE_POSTGRES_URL": self.postgres_url,
             "PICKWISE_MILVUS_URI": self.milvus_uri,
             "PICKWISE_MLFLOW_TRACKING_URI": self.mlflow_uri,
+            # versions are cached by name/version: one cache per registry (a test stack's pickwise-ranker/1 is not
+            # the developer's, decision 1003b)
+            "PICKWISE_MODEL_CACHE_DIR": str(self.data_dir / "model-cache"),
         }
 
 
