@@ -311,6 +311,67 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Synthetic impressions for ``experiment bench``: 10 shown items each, variants A/B/challenger (10 %), latencies
+# 50-249 ms, over the last hour; a click on a shown item for ``click_share`` of them.
+_BENCH_IMPRESSIONS_SQL = """
+INSERT INTO impressions (event_id, request_id, ts, endpoint, experiment, variant, model_versions, items, latency_ms)
+SELECT gen_random_uuid(), 'bench-' || g, now() - (g % 3600) * interval '1 second', 'search', 'ab',
+       CASE WHEN g % 10 = 0 THEN 'challenger' WHEN g % 2 = 0 THEN 'A' ELSE 'B' END,
+       jsonb_build_object('ranker', CASE WHEN g % 10 = 0 THEN 'pickwise-ranker/2@challenger'
+                                         ELSE 'pickwise-ranker/1@champion' END),
+       (SELECT jsonb_agg(jsonb_build_object('item_id', 'i' || ((g + p) % 4000), 'position', p))
+        FROM generate_series(0, 9) AS p),
+       50 + g % 200
+FROM generate_series(1, $1) AS g
+"""
+_BENCH_CLICKS_SQL = """
+INSERT INTO events (event_id, type, user_id, item_id, request_id, ts)
+SELECT gen_random_uuid(), 'click', 'u' || g, 'i' || ((g + 1) % 4000), 'bench-' || g, now()
+FROM generate_series(1, $1) AS g WHERE (g::bigint * 7919) % 1000 < $2 * 1000
+"""
+
+
+async def _bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Time ``compute`` over a scratch database of ``--impressions`` synthetic impressions (created, dropped)."""
+    import time
+    import uuid
+
+    from pickwise_common.postgres import apply_migrations
+
+    settings = PipelineSettings()
+    base = settings.postgres_url.get_secret_value()
+    name = f"experiment_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base, timeout=settings.postgres_connect_timeout_ms / 1000)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conn = await asyncpg.connect(base.rsplit("/", 1)[0] + f"/{name}", command_timeout=600)
+        try:
+            await apply_migrations(conn)
+            await conn.execute(_BENCH_IMPRESSIONS_SQL, args.impressions)
+            await conn.execute(_BENCH_CLICKS_SQL, args.impressions, args.click_share)
+            await conn.execute("ANALYZE")
+            since = datetime.now(UTC) - timedelta(hours=2)
+            runs_ms = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                report = await compute(conn, since=since)
+                runs_ms.append(1000 * (time.perf_counter() - started))
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()
+    runs_ms.sort()
+    return {"impressions": args.impressions, "click_share": args.click_share, "repeat": args.repeat,
+            "compute_ms_min": round(runs_ms[0], 1), "compute_ms_median": round(runs_ms[len(runs_ms) // 2], 1),
+            "variants": len(report.variants), "rankers": len(report.rankers)}
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_bench(args))))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("experiment", help="experiment statistics from the impression log")
     commands = parser.add_subparsers(dest="experiment_command", required=True, metavar="SUBCOMMAND")
@@ -321,4 +382,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--control", default=CONTROL_VARIANT, help="the control variant (default A)")
     report.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     report.set_defaults(func=_run)
+    bench = commands.add_parser("bench", help="time the report's SQL over synthetic impressions in a scratch "
+                                              "database of the configured Postgres (created and dropped)")
+    bench.add_argument("--impressions", type=int, default=300_000)
+    bench.add_argument("--click-share", type=float, default=0.3, help="share of impressions with a click")
+    bench.add_argument("--repeat", type=int, default=5)
+    bench.set_defaults(func=_run_bench)
 
