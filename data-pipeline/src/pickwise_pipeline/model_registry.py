@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.registry import (
     CHALLENGER,
     CHAMPION,
@@ -275,6 +276,26 @@ def ranker_ndcg(path: Path, queries: Any) -> float | None:
     return mean_ndcg(queries, scores)
 
 
+UNREGISTERED = "unregistered"
+
+
+def _register_ranker(registry: Registry, staging_dir: str, metadata: dict[str, Any], validation_queries: Any,
+                     candidate: float, retrieval: float, *, min_gain: float, postgres_url: str | None) -> dict:
+    validation = metadata.get("validation") or {}
+    metrics = {"ndcg_at_10_ranker": candidate, "ndcg_at_10_retrieval": retrieval,
+               **{f"val_{k.replace('@', '_at_')}": float(v) for k, v in validation.items()
+                  if isinstance(v, int | float)}}
+    params = {"rounds": metadata.get("rounds"), "judgments_sha256": (metadata.get("judgments") or {}).get("sha256"),
+              "validation_queries": len(validation_queries), **(metadata.get("params") or {})}
+    run_id = log_training_run(registry, RANKER_EXPERIMENT, params=params, metrics=metrics,
+                              artifact_dir=Path(staging_dir), tags={"ranker_version": str(metadata["version"])})
+    result = register_with_gate(registry, "pickwise-ranker", Path(staging_dir), "ndcg_at_10_ranker", candidate,
+                                lambda champion: ranker_ndcg(champion.path, validation_queries),
+                                run_id=run_id, min_gain=min_gain, win_action=CHALLENGER, floor=retrieval,
+                                floor_name="retrieval order", postgres_url=postgres_url)
+    return result.as_dict()
+
+
 def publish_ranker(booster: Any, metadata: dict[str, Any], validation_queries: Any, out_dir: Path, *,
                    registry: Registry | None, min_gain: float, postgres_url: str | None = None) -> tuple[Path, dict]:
     """Save the trained ranker where the gate says: ``out_dir`` when it becomes the champion (what a reranker
@@ -291,19 +312,13 @@ def publish_ranker(booster: Any, metadata: dict[str, Any], validation_queries: A
     with tempfile.TemporaryDirectory(prefix="ranker-") as staging_dir:
         staged = save(booster, Path(staging_dir), metadata)
         if registry is not None:
-            validation = metadata.get("validation") or {}
-            metrics = {"ndcg_at_10_ranker": candidate, "ndcg_at_10_retrieval": retrieval,
-                       **{f"val_{k.replace('@', '_at_')}": float(v) for k, v in validation.items()
-                          if isinstance(v, int | float)}}
-            params = {"rounds": metadata.get("rounds"), "judgments_sha256": metadata["judgments"]["sha256"],
-                      "validation_queries": len(validation_queries), **(metadata.get("params") or {})}
-            run_id = log_training_run(registry, RANKER_EXPERIMENT, params=params, metrics=metrics,
-                                      artifact_dir=Path(staging_dir), tags={"ranker_version": str(metadata["version"])})
-            result = register_with_gate(registry, "pickwise-ranker", Path(staging_dir), "ndcg_at_10_ranker", candidate,
-                                        lambda champion: ranker_ndcg(champion.path, validation_queries),
-                                        run_id=run_id, min_gain=min_gain, win_action=CHALLENGER, floor=retrieval,
-                                        floor_name="retrieval order", postgres_url=postgres_url)
-            outcome = result.as_dict()
+            try:
+                outcome = _register_ranker(registry, staging_dir, metadata, validation_queries, candidate, retrieval,
+                                           min_gain=min_gain, postgres_url=postgres_url)
+            except DependencyUnavailable as exc:
+                # the model is kept (out_dir/unregistered) for `registry register-dir` once the registry answers
+                print(f"train-ranker: not registered: {exc}", file=sys.stderr, flush=True)
+                outcome = {"action": UNREGISTERED, "reason": str(exc), "candidate": candidate}
         else:
             # what a reranker without a registry serves: the newest model directly in out_dir
             served = sorted(out_dir.glob("ranker-v*.txt"), key=lambda p: p.stem, reverse=True)

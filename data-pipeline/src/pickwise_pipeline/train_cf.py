@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from pickwise_common import cf
 from pickwise_common import postgres as pg
 from pickwise_common.catalogs import UnknownCatalog, catalog_spec
+from pickwise_common.errors import DependencyUnavailable
 from pickwise_pipeline.interactions import _date
 from pickwise_pipeline.settings import PipelineSettings
 
@@ -322,9 +323,13 @@ def run(args: argparse.Namespace) -> int:
     if registry is not None:
         validation = model_registry.cf_validation(interactions, args.catalog, params=params, categories=categories,
                                                   holdout_days=getattr(args, "holdout_days", 14))
-        gate = model_registry.publish_cf(model, directory, validation, registry=registry,
-                                         min_gain=getattr(args, "min_gain", 0.001),
-                                         postgres_url=settings.postgres_url.get_secret_value())
+        try:
+            gate = model_registry.publish_cf(model, directory, validation, registry=registry,
+                                             min_gain=getattr(args, "min_gain", 0.001),
+                                             postgres_url=settings.postgres_url.get_secret_value())
+        except DependencyUnavailable as exc:  # the model directory is written: served without a registry
+            print(f"train-cf: not registered: {exc}", file=sys.stderr, flush=True)
+            gate = {"action": model_registry.UNREGISTERED, "reason": str(exc)}
     total_s = time.perf_counter() - started
     print(json.dumps({"catalog": args.catalog, "version": model.version, "path": str(directory),
                       "window": model.window, "metrics": model.metrics, "gate": gate, "seconds": round(total_s, 2)}))

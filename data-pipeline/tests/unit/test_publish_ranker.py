@@ -85,3 +85,19 @@ def test_the_champion_is_rescored_on_the_candidates_validation_queries(tmp_path:
     assert gate["champion"] == pytest.approx(tr.mean_ndcg(validation, tr.predict(strong, validation)))
     assert gate["action"] == "rejected" and path.parent == tmp_path / "rejected"
     assert sorted(p.name for p in tmp_path.glob("ranker-v*.txt")) == ["ranker-v20260101T000000Z.txt"]
+
+
+def test_an_unreachable_registry_keeps_the_model_aside_unregistered(tmp_path: Path) -> None:
+    from pickwise_common.launcher.processes import free_port
+    from pickwise_common.registry import Registry, RegistrySettings
+
+    queries = _queries(40, 3)
+    booster = tr.train(queries[:30], rounds=40)
+    down = Registry(RegistrySettings(mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}", registry_max_retries=0,
+                                     model_cache_dir=tmp_path / "cache"))
+
+    path, gate = publish_ranker(booster, metadata("20260101T000000Z"), queries[30:], tmp_path / "models",
+                                registry=down, min_gain=0.001)
+
+    assert gate["action"] == "unregistered"
+    assert path == tmp_path / "models" / "unregistered" / "ranker-v20260101T000000Z.txt" and path.exists()
