@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -303,7 +304,11 @@ async def _report(args: argparse.Namespace) -> ExperimentReport:
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = asyncio.run(_report(args))
+    try:
+        report = asyncio.run(_report(args))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        print(f"experiment report: Postgres ({PipelineSettings().postgres_url!r}) failed: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report.to_json()))
     else:

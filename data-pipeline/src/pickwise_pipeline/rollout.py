@@ -14,13 +14,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio.to_thread
 import asyncpg
 from prometheus_client import Counter, Gauge
 from pydantic import Field
 
+from pickwise_common.registry import ModelEvent, Registry, RegistrySettings, record_model_event
 from pickwise_common.settings import PickwiseSettings, PostgresSettings
 from pickwise_pipeline import experiments
 
@@ -218,7 +219,7 @@ def _forget(model: str, version: str) -> None:
 
 
 async def apply(conn: asyncpg.Connection | asyncpg.Pool, registry: AliasRegistry, model: str, version: str,
-                decision: Decision, stats: dict[str, object]) -> None:
+                decision: Decision, stats: dict[str, Any]) -> None:
     """Carry a rollback or promotion out: registry first (what serving follows), then the record."""
     if decision.action == "rolled_back":
         await anyio.to_thread.run_sync(registry.delete_alias, model, CHALLENGER)
@@ -229,9 +230,8 @@ async def apply(conn: asyncpg.Connection | asyncpg.Pool, registry: AliasRegistry
         await anyio.to_thread.run_sync(registry.tag, model, version, "promotion_reason", decision.detail)
     else:
         return
-    await conn.execute("INSERT INTO model_events (model_name, version, action, reason, detail) "
-                       "VALUES ($1, $2, $3, $4, $5::jsonb)", model, version, decision.action, decision.detail,
-                       json.dumps(stats))
+    event = ModelEvent(model, version, decision.action, decision.detail, stats)
+    await record_model_event(conn, event)  # type: ignore[arg-type]  # a pool answers fetchval like a connection
     ROLLOUT_ACTIONS.labels(model, decision.action, decision.reason).inc()
     _forget(model, "")
     log.warning("%s %s version %s: %s", decision.action.replace("_", " "), model, version, decision.detail)
@@ -270,8 +270,6 @@ class RolloutCommandSettings(PostgresSettings, RolloutSettings):
 
 
 async def _tick_once() -> dict[str, Decision]:
-    from pickwise_common.registry import Registry, RegistrySettings
-
     settings = RolloutCommandSettings()
     registry = Registry(RegistrySettings())
     conn = await asyncpg.connect(settings.postgres_url.get_secret_value(),

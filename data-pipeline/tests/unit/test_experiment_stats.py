@@ -90,3 +90,12 @@ def test_since_durations() -> None:
     assert parse_duration_s("1h") == 3600
     with pytest.raises(argparse.ArgumentTypeError):
         parse_duration_s("yesterday")
+
+
+def test_report_without_postgres_exits_1_with_a_message(monkeypatch, capsys) -> None:
+    from pickwise_common.launcher.processes import free_port
+    from pickwise_pipeline.cli import main
+
+    monkeypatch.setenv("PICKWISE_POSTGRES_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    assert main(["experiment", "report"]) == 1
+    assert "experiment report: Postgres" in capsys.readouterr().err
