@@ -36,6 +36,7 @@ import numpy as np
 from pickwise_common.ranking_features import FEATURE_NAMES, extract_features
 from pickwise_common.schemas import Candidate, Constraints, Item, RetrieveResponse
 from pickwise_pipeline import propensity
+from pickwise_pipeline.click_model import ClickModel
 from pickwise_pipeline.progress import summary_line, track
 from pickwise_pipeline.shoppers import Shopper, grade, utility
 
@@ -172,6 +173,16 @@ def ipw_ndcg(groups: Sequence[Group], scores: Sequence[Sequence[float]], props: 
         ideal = dcg(sorted(gains, reverse=True), k)
         values.append(dcg([gains[i] for i in order_by(s)], k) / ideal if ideal > 0 else 0.0)
     return float(np.mean(values)) if values else 0.0
+
+
+def expected_clicks(candidates: Sequence[Candidate], scores: Sequence[float], shopper: Shopper,
+                    items: Mapping[str, Item], model: ClickModel = ClickModel(), k: int = TOP_K) -> float:
+    """Clicks the simulator's click model expects on the top k of the candidates ordered by ``scores``:
+    sum of examination(position) x attractiveness(true utility) (an offline simulated CTR)."""
+    order = order_by(scores)[:k]
+    return sum(model.examination(pos) * model.attractiveness(utility(shopper, items.get(candidates[i].item.item_id,
+                                                                                       candidates[i].item)))
+               for pos, i in enumerate(order))
 
 
 def true_ndcg(candidates: Sequence[Candidate], scores: Sequence[float], shopper: Shopper,
@@ -314,18 +325,24 @@ def evaluate(heldout: Sequence[Group], props: propensity.Propensities, clip: flo
                            "heldout_clicked_impressions": sum(g.clicked for g in heldout)}
     ipw: dict[str, float] = {}
     true: dict[str, float] = {}
+    clicks: dict[str, float] = {}
     scored_truth = [g for g in heldout if truth is not None and g.logged.request_id in truth and g.candidates]
     for name, score in rankers.items():
         cache: dict[str, list[float]] = {}
         ipw[name] = round(ipw_ndcg(heldout, shown_scores(heldout, score, cache), props, clip), 4)
         if truth is not None:
-            values = [true_ndcg(g.candidates, cache.get(g.logged.query) or score(g.candidates, g.parsed),
-                                truth[g.logged.request_id], items) for g in scored_truth]
+            full = [cache.get(g.logged.query) or score(g.candidates, g.parsed) for g in scored_truth]
+            values = [true_ndcg(g.candidates, f, truth[g.logged.request_id], items)
+                      for g, f in zip(scored_truth, full, strict=True)]
             true[name] = round(float(np.mean(values)), 4) if values else 0.0
+            expected = [expected_clicks(g.candidates, f, truth[g.logged.request_id], items)
+                        for g, f in zip(scored_truth, full, strict=True)]
+            clicks[name] = round(float(np.mean(expected)), 4) if expected else 0.0
     ipw["logged_order"] = round(ipw_ndcg(heldout, [[-float(p) for p in g.positions] for g in heldout], props, clip), 4)
     out["ipw_click_ndcg@10"] = ipw
     if truth is not None:
         out["true_ndcg@10"] = true
+        out["expected_clicks@10"] = clicks
         out["true_queries"] = len(scored_truth)
     return out
 

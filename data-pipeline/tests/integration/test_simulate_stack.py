@@ -116,5 +116,6 @@ def test_train_ranker_from_simulated_events_writes_a_click_trained_model(stack, 
     assert set(offline["ipw_click_ndcg@10"]) == {"click_ranker", "judgment_ranker", "retrieval_order",
                                                  "logged_order"}
     assert all(0.0 <= v <= 1.0 for v in offline["ipw_click_ndcg@10"].values())
-    assert set(offline["true_ndcg@10"]) == {"click_ranker", "judgment_ranker", "retrieval_order"}
+    assert set(offline["true_ndcg@10"]) == set(offline["expected_clicks@10"]) == {"click_ranker", "judgment_ranker",
+                                                                                  "retrieval_order"}
     assert 0 < offline["true_queries"] <= offline["heldout_impressions"]

@@ -14,6 +14,7 @@ from pickwise_pipeline.shoppers import Shopper
 from pickwise_pipeline.train_ranker_events import (
     Group,
     Logged,
+    expected_clicks,
     explored_pages,
     heldout_shopper,
     ipw_ndcg,
@@ -98,6 +99,13 @@ def test_true_ndcg_rewards_ordering_by_the_shoppers_utility():
     candidates = [cand("off", brand="Nokia"), cand("over", price=30_000.0), cand("fit", price=14_500.0)]
     assert true_ndcg(candidates, [0.0, 0.0, 1.0], shopper, {}) == 1.0
     assert true_ndcg(candidates, [1.0, 0.5, 0.0], shopper, {}) < 0.7
+
+
+def test_expected_clicks_are_higher_with_the_useful_item_on_top():
+    shopper = Shopper("u", ("Samsung",), 0.9, 15_000.0, 3.0, None, None, 0.0, "camera")
+    candidates = [cand("off", brand="Nokia"), cand("over", price=30_000.0), cand("fit", price=14_500.0)]
+    assert expected_clicks(candidates, [0.0, 0.0, 1.0], shopper, {}) > expected_clicks(candidates, [1.0, 0.5, 0.0],
+                                                                                        shopper, {})
 
 
 def conflicting_groups(rng: random.Random, n: int) -> list[Group]:
