@@ -140,8 +140,8 @@ async def _model_events(url: str, model: str) -> list[asyncpg.Record]:
 @pytest.fixture
 def served(stack, infra, api_key, tmp_path):
     """(registry, model name, gateway client): an extra reranker following the test's model, an extra gateway
-    calling it with half of the shoppers on the challenger (no exploration, no over-shown filter: the same page
-    for the same query)."""
+    calling it with half of the shoppers on the challenger and the rest on variant A, its control (no
+    exploration, no over-shown filter: the same page for the same query)."""
     registry = Registry(RegistrySettings(mlflow_tracking_uri=infra.config.mlflow_uri,
                                          model_cache_dir=tmp_path / "writer-cache"))
     model = f"pickwise-ranker-e2e-{uuid.uuid4().hex[:8]}"
@@ -156,7 +156,7 @@ def served(stack, infra, api_key, tmp_path):
         "PICKWISE_RANKER_REGISTERED_NAME": model, "PICKWISE_REGISTRY_POLL_S": "0.5",
         "PICKWISE_MODEL_CACHE_DIR": str(tmp_path / "reranker-cache")})
     gateway, gateway_url = stack.start_extra("gateway", {
-        "PICKWISE_RERANKER_URL": reranker_url, "PICKWISE_CHALLENGER_SHARE": "0.5",
+        "PICKWISE_RERANKER_URL": reranker_url, "PICKWISE_CHALLENGER_SHARE": "0.5", "PICKWISE_AB_SPLIT": "0",
         "PICKWISE_EXPLORATION_SHARE": "0", "PICKWISE_OVERSHOWN_AFTER": "0"})
     try:
         with httpx.Client(base_url=gateway_url, headers={"X-API-Key": api_key}, timeout=30) as client:

@@ -39,6 +39,7 @@ WITH imp AS (
            i.items
     FROM impressions i
     WHERE i.ts >= $1 AND i.ts < $2 AND ($3::text IS NULL OR i.catalog = $3)
+      AND ($4::text[] IS NULL OR i.variant = ANY($4::text[]))
 ),
 outcome AS (
     SELECT imp.event_id,
@@ -223,10 +224,13 @@ def compare_to_control(variants: list[GroupStats], control: str) -> None:
 
 
 async def compute(conn: asyncpg.Connection | asyncpg.Pool, *, since: datetime, until: datetime | None = None,
-                  catalog: str | None = None, control: str = CONTROL_VARIANT) -> ExperimentReport:
+                  catalog: str | None = None, control: str = CONTROL_VARIANT,
+                  variants: list[str] | None = None) -> ExperimentReport:
+    """The report over ``[since, until)``; ``variants``: only those variants' impressions (the rollout controller
+    compares the challenger with the champion on the control variant)."""
     until = until or datetime.now(UTC)
     report = ExperimentReport(since=since, until=until, control=control)
-    for row in await conn.fetch(STATS_SQL, since, until, catalog):
+    for row in await conn.fetch(STATS_SQL, since, until, catalog, variants):
         stats = GroupStats(experiment=row["experiment"] or "", variant=row["variant"] or "",
                            ranker=row["ranker"] or "", impressions=row["impressions"], clicked=row["clicked"],
                            carted=row["carted"], purchased=row["purchased"], timed=row["timed"],

@@ -48,6 +48,8 @@ class RolloutSettings(PickwiseSettings):
     rollout_max_error_rate: float = Field(default=0.05, ge=0, le=1)
     rollout_ctr_sigmas: float = Field(default=2.0, ge=0)
     rollout_window_s: float = Field(default=3600.0, ge=0)
+    # the variant whose fusion the challenger variant reuses (the gateway's control: "A", else the first)
+    rollout_control_variant: str = "A"
 
     def limits(self) -> Limits:
         return Limits(min_impressions=self.rollout_min_impressions, max_p95_ms=self.rollout_max_p95_ms,
@@ -250,9 +252,14 @@ async def tick(conn: asyncpg.Connection | asyncpg.Pool, registry: AliasRegistry,
             continue
         champion = await anyio.to_thread.run_sync(registry.alias_version, model, CHAMPION)
         since = await challenger_since(conn, model, challenger)
-        report = await experiments.compute(conn, since=since, until=now)
+        # like with like: the champion on the control variant (the challenger variant's fusion); all champion
+        # impressions when the control variant has too few (another experiment's variant names)
+        report = await experiments.compute(conn, since=since, until=now,
+                                           variants=[settings.rollout_control_variant, CHALLENGER])
         challenger_arm = arm_of(report, model, challenger, CHALLENGER)
         champion_arm = arm_of(report, model, champion, CHAMPION) if champion and champion != challenger else None
+        if champion_arm is not None and champion_arm.impressions < limits.min_impressions and champion:
+            champion_arm = arm_of(await experiments.compute(conn, since=since, until=now), model, champion, CHAMPION)
         decision = decide(challenger_arm, champion_arm, elapsed_s=(now - since).total_seconds(), limits=limits)
         _forget(model, challenger)
         CHALLENGER_INFO.labels(model, challenger).set(1)

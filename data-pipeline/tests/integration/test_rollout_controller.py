@@ -61,23 +61,22 @@ def model(registry: Registry, tmp_path: Path) -> str:
     return name
 
 
-async def _seed(url: str, model: str, rows: list[tuple[str, str, int, int, float]], *,
-                challenger_since_s: float = 600) -> None:
-    """``rows``: (version, alias, impressions, clicked, latency_ms); the challenger row at ``challenger_since_s``
-    ago, impressions 60 s ago."""
+async def _seed(url: str, model: str, rows: list[tuple], *, challenger_since_s: float = 600) -> None:
+    """``rows``: (version, alias, impressions, clicked, latency_ms[, variant = alias]); the challenger row at
+    ``challenger_since_s`` ago, impressions 60 s ago."""
     now = datetime.now(UTC)
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("INSERT INTO model_events (ts, model_name, version, action, reason) "
                            "VALUES ($1, $2, '2', 'challenger', 'test')", now - timedelta(seconds=challenger_since_s),
                            model)
-        for version, alias, impressions, clicked, latency_ms in rows:
+        for version, alias, impressions, clicked, latency_ms, *variant in rows:
             for n in range(impressions):
-                request_id = f"{model}-{version}-{n}"
+                request_id = f"{model}-{version}-{variant[0] if variant else alias}-{n}"
                 await conn.execute(
                     """INSERT INTO impressions (event_id, request_id, ts, endpoint, variant, model_versions, items,
                            latency_ms) VALUES ($1, $2, $3, 'search', $4, $5::jsonb, $6::jsonb, $7)""",
-                    uuid.uuid4(), request_id, now - timedelta(seconds=60), alias,
+                    uuid.uuid4(), request_id, now - timedelta(seconds=60), variant[0] if variant else alias,
                     json.dumps({"ranker": f"{model}/{version}@{alias}"}),
                     json.dumps([{"item_id": "i1", "position": 0}]), latency_ms)
                 if n < clicked:
@@ -142,6 +141,17 @@ def test_a_challenger_inside_the_window_holds_and_exports_its_guards(database, r
     assert REGISTRY.get_sample_value("pickwise_rollout_challenger_info", {"model": model, "version": "2"}) == 1
     assert REGISTRY.get_sample_value("pickwise_rollout_guard", {"model": model, "version": "2", "guard": "ctr",
                                                                 "stat": "value"}) == pytest.approx(33 / 120)
+
+
+def test_the_challenger_is_compared_with_the_champion_on_the_control_variant(database, registry, model) -> None:
+    # the champion does well on variant B's fusion, as the challenger does on A's: no breach, like with like
+    asyncio.run(_seed(database, model, [("1", "champion", 120, 24, 80.0, "A"), ("1", "champion", 120, 72, 80.0, "B"),
+                                        ("2", "challenger", 120, 24, 90.0)]))
+
+    decision = asyncio.run(_tick(database, registry, model, SETTINGS))
+
+    assert (decision.action, decision.reason) == ("hold", "window_open")
+    assert next(g for g in decision.guards if g.name == "ctr").limit < 0.2
 
 
 def test_a_slow_challenger_is_rolled_back_on_p95(database, registry, model) -> None:
