@@ -50,7 +50,7 @@ IMPRESSIONS_SQL = """
 SELECT request_id, user_id, session_id, query, items, explore, model_versions, ts
 FROM impressions
 WHERE endpoint IN ('search', 'recommendations') AND catalog = $1 AND query IS NOT NULL AND query <> ''
-  AND ($2::timestamptz IS NULL OR ts >= $2)
+  AND ($2::timestamptz IS NULL OR ts >= $2) AND ($3::timestamptz IS NULL OR ts < $3)
 ORDER BY ts, request_id
 """
 EVENTS_SQL = """
@@ -260,12 +260,13 @@ def shown_scores(groups: Sequence[Group], score: Callable[[Sequence[Candidate], 
 
 # ---------------------------------------------------------------- I/O
 
-async def _load(postgres_url: str, catalog: str, since: datetime | None) -> tuple[list[Any], list[Any]]:
+async def _load(postgres_url: str, catalog: str, since: datetime | None,
+                until: datetime | None) -> tuple[list[Any], list[Any]]:
     import asyncpg
 
     conn = await asyncpg.connect(postgres_url)
     try:
-        impressions = [dict(r) for r in await conn.fetch(IMPRESSIONS_SQL, catalog, since)]
+        impressions = [dict(r) for r in await conn.fetch(IMPRESSIONS_SQL, catalog, since, until)]
         ids = sorted({str(r["request_id"]) for r in impressions})
         events = [dict(r) for r in await conn.fetch(EVENTS_SQL, ids)] if ids else []
     finally:
@@ -273,8 +274,9 @@ async def _load(postgres_url: str, catalog: str, since: datetime | None) -> tupl
     return impressions, events
 
 
-def load_logged(postgres_url: str, catalog: str, since: datetime | None) -> list[Logged]:
-    impressions, events = asyncio.run(_load(postgres_url, catalog, since))
+def load_logged(postgres_url: str, catalog: str, since: datetime | None,
+                until: datetime | None = None) -> list[Logged]:
+    impressions, events = asyncio.run(_load(postgres_url, catalog, since, until))
     return join_events(impressions, events)
 
 
@@ -349,10 +351,10 @@ def evaluate(heldout: Sequence[Group], props: propensity.Propensities, clip: flo
 
 def publish(booster: Any, metadata: dict[str, Any], out_dir: Path, *, candidate: float,
             champion_value_fn: Callable[[Path], float | None], registry_uri: str | None, min_gain: float,
-            postgres_url: str | None) -> tuple[Path, dict[str, Any]]:
+            postgres_url: str | None, fallback_champion: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """Through the offline gate of decision 1003 on the held-out IPW click NDCG@10: with a registry the run is
     logged and the version registered (challenger when it beats the champion on the same held-out impressions);
-    without one, the newest judgment/champion file in ``out_dir`` is the one to beat."""
+    without one, the newest judgment-trained file in ``out_dir`` (else ``fallback_champion``) is the one to beat."""
     from pickwise_common.registry import CHALLENGER
     from pickwise_pipeline import model_registry
     from pickwise_pipeline.train_ranker import save
@@ -375,7 +377,7 @@ def publish(booster: Any, metadata: dict[str, Any], out_dir: Path, *, candidate:
                 win_action=CHALLENGER, postgres_url=postgres_url, tags={"trained_from": "events"})
             outcome = result.as_dict()
         else:
-            current = judgment_model_file(out_dir)
+            current = judgment_model_file(out_dir) or fallback_champion
             value = champion_value_fn(current) if current is not None else None
             decision = model_registry.decide(candidate, value, has_champion=current is not None, min_gain=min_gain,
                                              win_action=CHALLENGER)
@@ -401,7 +403,8 @@ def run_from_events(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     postgres_url = args.postgres_url or PipelineSettings().postgres_url.get_secret_value()
     since = datetime.fromisoformat(args.since) if args.since else None
-    logged = load_logged(postgres_url, args.catalog, since)
+    until = datetime.fromisoformat(args.until) if getattr(args, "until", None) else None
+    logged = load_logged(postgres_url, args.catalog, since, until)
     if not logged:
         print(f"train-ranker --from-events: no {args.catalog} search impressions in the event log", file=sys.stderr)
         return 1
@@ -438,7 +441,8 @@ def run_from_events(args: argparse.Namespace) -> int:
         "version": version, "trained_at": datetime.now(UTC).isoformat(), "model": "lightgbm-lambdarank",
         "trained_from": "events", "feature_names": list(FEATURE_NAMES), "params": DEFAULT_PARAMS,
         "rounds": args.rounds, "clip": args.propensity_clip,
-        "events": {"catalog": args.catalog, "since": args.since, "impressions": len(logged),
+        "events": {"catalog": args.catalog, "since": args.since, "until": getattr(args, "until", None),
+                   "impressions": len(logged),
                    "clicked_impressions": sum(g.clicked for g in groups),
                    "shown_items_not_retrieved": sum(len(g.logged.positions) - len(g.rows) for g in groups),
                    "shoppers": len(users), "heldout_fraction": args.heldout_fraction, "seed": args.seed,
@@ -455,7 +459,7 @@ def run_from_events(args: argparse.Namespace) -> int:
     }
     path, gate = publish(booster, metadata, Path(args.out_dir), candidate=candidate, champion_value_fn=champion_value,
                          registry_uri=getattr(args, "registry_uri", None), min_gain=args.min_gain,
-                         postgres_url=postgres_url)
+                         postgres_url=postgres_url, fallback_champion=judgment_file)
     print(json.dumps({"model": str(path), "propensities": metadata["propensities"]["values"], "offline": offline,
                       "events": metadata["events"], "gate": gate}, indent=2))
     # a row is one impression learned from or evaluated on
@@ -472,6 +476,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--from-events", action="store_true",
                        help="learn from impressions joined to clicks/carts/purchases instead of judgments")
     group.add_argument("--since", default=None, help="only impressions at or after this ISO time")
+    group.add_argument("--until", default=None, help="only impressions before this ISO time")
     group.add_argument("--catalog", default="flipkart")
     group.add_argument("--truth", default=None, help="the simulator's truth.jsonl: also report NDCG@10 against the "
                        "simulated shoppers' true utility")
