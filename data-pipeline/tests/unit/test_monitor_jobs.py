@@ -46,3 +46,15 @@ def test_a_failing_job_is_counted_and_does_not_raise() -> None:
     assert asyncio.run(run_once(PeriodicJob("broken", 1.0, broken))) is False
     assert REGISTRY.get_sample_value("pickwise_monitor_job_runs_total",
                                      {"job": "broken", "outcome": "failed"}) == before + 1
+
+
+def test_the_monitors_metrics_are_documented_in_the_operations_guide() -> None:
+    import re
+
+    from pickwise_common.settings import REPO_ROOT
+
+    documented = set(re.findall(r"`(pickwise_[a-z0-9_]+)`", (REPO_ROOT / "docs" / "operations.md").read_text()))
+    exposed = {m.name + ("_total" if m.type == "counter" else "") for m in REGISTRY.collect()
+               if m.name.startswith(("pickwise_experiment", "pickwise_rollout", "pickwise_monitor"))}
+    assert "pickwise_rollout_actions_total" in exposed
+    assert sorted(exposed - documented) == []
