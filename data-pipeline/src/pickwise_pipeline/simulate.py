@@ -106,11 +106,12 @@ class PageRecord:
     shown: list[str]
     utilities: list[float]
     actions: list[dict[str, Any]] = field(default_factory=list)
+    parsed: dict[str, Any] = field(default_factory=dict)  # what the system understood of the query
 
     def as_dict(self) -> dict[str, Any]:
         return {"query": self.query, "request_id": self.request_id, "variant": self.variant, "ranker": self.ranker,
                 "shown": self.shown, "utilities": [round(u, 4) for u in self.utilities],
-                "grades": [grade(u) for u in self.utilities], "actions": self.actions}
+                "grades": [grade(u) for u in self.utilities], "actions": self.actions, "parsed": self.parsed}
 
 
 @dataclass
@@ -183,7 +184,8 @@ def run_session(n: int, seed: int, anchors: Sequence[Item], items: Mapping[str, 
             continue
         shown = [i.item_id for i in response.items]
         utilities = [utility(shopper, items[i]) if i in items else 0.0 for i in shown]
-        page = PageRecord(query, response.request_id, response.variant, ranker_version(response), shown, utilities)
+        page = PageRecord(query, response.request_id, response.variant, ranker_version(response), shown, utilities,
+                          parsed=response.parsed.model_dump(mode="json", exclude_defaults=True))
         record.pages.append(page)
         bought = False
         for act in browse(utilities, rng, model):

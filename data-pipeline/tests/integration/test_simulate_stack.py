@@ -67,6 +67,11 @@ def test_simulated_clicks_and_impressions_reach_the_event_log_with_request_ids(s
     actions = [(q["request_id"], a["item_id"], a["type"], a["position"]) for r in rows for q in r["queries"]
                for a in q["actions"]]
     assert all(r["user_id"].startswith("sim-101-") for r in rows)
+    # the queries parse: a brand understood is one the shopper wants; a price phrase becomes a price cap
+    pages = [(r["preferences"], q) for r in rows for q in r["queries"]]
+    assert all(set(q["parsed"].get("brands", [])) <= set(p["brands"]) for p, q in pages)
+    priced = [q for _, q in pages if any(w in q["query"] for w in ("under", "below", "within", "less than", "upto"))]
+    assert all(q["parsed"].get("price_max_inr") for q in priced)
     pg = infra.config.postgres_url
     events_sql = "SELECT request_id, item_id, type, position FROM events WHERE user_id LIKE 'sim-101-%'"
     assert wait_for_rows(pg, events_sql, (), len(actions)) == len(actions)

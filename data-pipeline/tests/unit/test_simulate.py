@@ -73,20 +73,18 @@ def test_grades_discretise_utility_at_the_documented_thresholds():
     assert [grade(u) for u in (0.0, 0.19, 0.2, 0.44, 0.45, 0.69, 0.7, 1.0)] == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
-def test_queries_are_never_empty_and_parse_to_the_shoppers_stated_wishes():
-    from pickwise_retriever.query_parser import parse_query
-
+def test_queries_are_never_empty_and_state_only_the_shoppers_own_wishes():
     rng = random.Random(11)
     anchors = smartphones(catalog())
     for n in range(300):
         s = draw_shopper(f"u{n}", anchors, rng)
         for q in session_queries(s, rng):
             assert q.strip() and len(q) <= 500
-            parsed = parse_query(q).constraints
-            if any(w in q for w in ("under", "below", "within", "less than", "upto")):
-                assert parsed.price_max_inr is not None and parsed.price_max_inr >= 0.85 * s.budget_inr, q
-            if parsed.brands:
-                assert set(parsed.brands) <= set(s.brands), q
+            assert q == " ".join(q.split())
+            if s.ram_gb_min is None:
+                assert " ram" not in q, q
+            if not s.brands:
+                assert not any(w in q for w in ("samsung", "redmi", "apple", "iphone", "vivo", "oppo", "realme")), q
 
 
 def test_a_vague_query_still_names_something():
