@@ -187,3 +187,12 @@ def test_summary_counts_ctr_per_variant_and_ranker():
     assert summary["sessions"] == 2 and summary["searches"] == 2 and summary["clicks"] == 1
     assert summary["by_variant"]["A"]["ctr"] == 1.0 and summary["by_variant"]["B"]["ctr"] == 0.0
     assert summary["by_ranker"]["v1"]["expected_true_utility"] > summary["by_ranker"]["v2"]["expected_true_utility"]
+
+
+def test_the_command_refuses_a_remote_gateway_before_any_request(tmp_path, capsys):
+    from pickwise_pipeline.cli import main
+
+    code = main(["simulate", "--gateway", "http://10.1.2.3:8000", "--sessions", "5", "--out", str(tmp_path / "sim")])
+    assert code == 2
+    assert "loopback" in capsys.readouterr().err
+    assert not (tmp_path / "sim").exists()
