@@ -67,12 +67,14 @@ async def _serve_logged(recommender: Any, log: impressions.ImpressionLog, body: 
         response, outcome = await recommender.serve(body, request_id=request_id, variant=variant, endpoint=endpoint)
     except Exception as exc:
         status = exc.status_code if isinstance(exc, PickwiseError) else 500
-        if status >= 500:
+        if status >= 500 and log.enabled:
             log.record(impressions.failed_impression(
                 request_id=request_id, endpoint=endpoint, catalog=body.catalog or DEFAULT_CATALOG,
                 user_id=body.user_id, session_id=body.session_id, query=body.query, experiment=variant.experiment,
                 variant=variant.name, status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
         raise
+    if not log.enabled:
+        return response
     log.record(impressions.search_impression(
         response, endpoint=endpoint, user_id=body.user_id, session_id=body.session_id,
         experiment=variant.experiment, explore=outcome.explore.record() if outcome.explore else None,
@@ -149,9 +151,10 @@ async def proxy_list(retriever: Any, path: str, params: dict[str, Any], *, log: 
     body, status = await _fetch(retriever, path, params)
     if status == 200 and isinstance(body, dict):
         request_id = body["request_id"] = _request_id()
-        log.record(impressions.list_impression(
-            body, request_id=request_id, endpoint=endpoint, catalog=catalog, list_field=list_field,
-            score_field=score_field, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
+        if log.enabled:
+            log.record(impressions.list_impression(
+                body, request_id=request_id, endpoint=endpoint, catalog=catalog, list_field=list_field,
+                score_field=score_field, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
     return JSONResponse(body, status_code=status)
 
 

@@ -70,7 +70,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.cf_catalogs = CfCatalogs()
     # without the lifespan (unit tests) it has no producer: impressions are counted as no_producer
     app.state.impressions = ImpressionLog(queue_max=settings.impression_queue_max,
-                                          send_attempts=settings.impression_send_attempts)
+                                          send_attempts=settings.impression_send_attempts,
+                                          enabled=settings.impressions_enabled)
     # innermost (after request ids, metrics, tracing and admission), so a rejected call still carries its
     # request id
     app.user_middleware.append(Middleware(PublicApiMiddleware, api_keys=settings.api_keys, limits=limits,

@@ -87,6 +87,8 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     exploration_share: float = Field(default=0.05, ge=0, le=1)
     # impressions (decision 1001): the bounded queue between the request path and the broker
     impression_queue_max: int = Field(default=10_000, ge=1)
+    # off only to measure what impression logging costs a request (make bench IMPRESSIONS=off)
+    impressions_enabled: bool = True
     impression_send_attempts: int = Field(default=3, ge=1, le=10)
     impression_drain_s: float = Field(default=3.0, ge=0, description="how long shutdown waits for the queue")
     # over-shown filter: items shown to the user this many times without engagement leave search and feed;

@@ -107,7 +107,9 @@ def key_of(event: ImpressionEvent) -> str:
 class ImpressionLog:
     """The bounded queue and its drain task. ``record`` never blocks and never raises."""
 
-    def __init__(self, *, queue_max: int, send_attempts: int = 3, producer: Any | None = None) -> None:
+    def __init__(self, *, queue_max: int, send_attempts: int = 3, producer: Any | None = None,
+                 enabled: bool = True) -> None:
+        self.enabled = enabled  # off only to measure what logging costs (make bench); callers skip building
         self.producer = producer
         self.send_attempts = send_attempts
         self.queue: asyncio.Queue[ImpressionEvent] = asyncio.Queue(maxsize=queue_max)

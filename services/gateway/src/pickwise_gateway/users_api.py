@@ -82,8 +82,9 @@ async def user_recommendations(user_id: UserId, redis: RedisDep, clients: Client
     started = time.perf_counter()
     response = await _feed(user_id, redis, clients, catalog, cf_catalogs, settings, k, explain)
     response.request_id = request_id_var.get() or ""
-    impression_log.record(impressions.feed_impression(
-        response, request_id=response.request_id, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
+    if impression_log.enabled:
+        impression_log.record(impressions.feed_impression(
+            response, request_id=response.request_id, latency_ms=round((time.perf_counter() - started) * 1000, 2)))
     return response
 
 

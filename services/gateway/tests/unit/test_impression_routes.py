@@ -73,6 +73,17 @@ async def test_search_queues_one_impression_of_the_page_with_the_request_id(fake
     assert impression.latency_ms == body["timings_ms"]["total"]
 
 
+async def test_impressions_switched_off_queue_nothing_and_the_page_is_unchanged(fakes) -> None:
+    app = _app(fakes, exploration_share=0.0, challenger_share=0.0)
+    app.state.impressions = ImpressionLog(queue_max=100, producer=Producer(), enabled=False)
+    async with _client(app) as client:
+        search = await client.get("/v1/search", params={"q": "samsung", "k": 3, "user_id": "u1"})
+        similar = await client.get("/v1/items/fm-00001/similar")
+    assert search.status_code == 200 and search.json()["items"] and search.json()["request_id"]
+    assert similar.status_code == 200 and similar.json()["request_id"]
+    assert _queued(app) == []
+
+
 async def test_recommendations_log_the_recommendations_endpoint(fakes) -> None:
     app = _app(fakes)
     async with _client(app) as client:
