@@ -74,11 +74,18 @@ async def test_search_queues_one_impression_of_the_page_with_the_request_id(fake
 
 
 async def test_impressions_switched_off_queue_nothing_and_the_page_is_unchanged(fakes) -> None:
+    def retriever(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/similar"):
+            return httpx.Response(200, json={"item_id": "or-A", "candidates": [
+                {"item": fakes.item("or-B"), "fused_score": 0.7}], "source": "cf", "model_version": "cf-v1"})
+        return default_retriever(request)
+    default_retriever = fakes.handlers["retriever"]
+    fakes.handlers["retriever"] = retriever
     app = _app(fakes, exploration_share=0.0, challenger_share=0.0)
     app.state.impressions = ImpressionLog(queue_max=100, producer=Producer(), enabled=False)
     async with _client(app) as client:
         search = await client.get("/v1/search", params={"q": "samsung", "k": 3, "user_id": "u1"})
-        similar = await client.get("/v1/items/fm-00001/similar")
+        similar = await client.get("/v1/items/or-A/similar", params={"catalog": "retail"})
     assert search.status_code == 200 and search.json()["items"] and search.json()["request_id"]
     assert similar.status_code == 200 and similar.json()["request_id"]
     assert _queued(app) == []
