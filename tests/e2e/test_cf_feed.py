@@ -1,5 +1,6 @@
-"""Collaborative filtering through the real stack (decision 0813): a tiny CF model of the retail catalog saved
-where the stack's retriever looks is picked up without a restart; a new user gets cold-start popularity; a
+"""Collaborative filtering through the real stack (decision 0813): a tiny CF model of the retail catalog
+registered as ``pickwise-cf-retail@champion`` in the stack's MLflow is picked up without a restart (decision
+1003b); a new user gets cold-start popularity; a
 purchase posted through `POST /v1/events` reaches the user's history hash through the broker and the consumer
 and the next feed folds it in (no retraining); a dismiss hides the item; similar and bought-together answer
 from the model; bad k and unknown catalogs are refused. (The purchase-to-feed delay is measured by
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from pickwise_common import cf
+from pickwise_common.registry import Registry, RegistrySettings
 
 pytestmark = pytest.mark.e2e
 GROUP = 6  # items per taste
@@ -65,18 +67,29 @@ def retail_model(stack, gateway) -> cf.CfModel:
     ids = [c["item"]["item_id"] for c in response.json()["candidates"]]
     assert len(ids) == 2 * GROUP, ids
     model = tiny_model(ids)
-    cf.save(model, Path(stack.env()["PICKWISE_CF_MODELS_DIR"]))
+    saved = cf.save(model, Path(stack.env()["PICKWISE_CF_MODELS_DIR"]))
+    # the retriever serves the registry's champion (whatever other tests of this session registered before)
+    registry = Registry(RegistrySettings(mlflow_tracking_uri=stack.env()["PICKWISE_MLFLOW_TRACKING_URI"]))
+    version = registry.register("pickwise-cf-retail", artifact_dir=saved, tags={"source": "e2e tiny model"})
+    registry.set_alias("pickwise-cf-retail", "champion", version)
+    label = f"pickwise-cf-retail/{version}@champion ({model.version})"
 
     def served() -> bool:
         checks = httpx.get(stack.url("retriever") + "/readyz", timeout=5).json()["checks"]
-        return checks.get("cf_models", {}).get("versions", {}).get("retail") == model.version
-    eventually(served, f"the retriever serving CF model {model.version}")
+        return checks.get("cf_models", {}).get("versions", {}).get("retail") == label
+    eventually(served, f"the retriever serving CF model {label}")
 
     def answered() -> bool:  # the gateway asks again a few seconds after it last saw no model
         body = gateway.get("/v1/users/probe/recommendations", params={"catalog": "retail", "k": 1}).json()
-        return body.get("model_version") == model.version
+        return body.get("model_version") == label
     eventually(answered, f"the gateway's feed answered by CF model {model.version}")
     return model
+
+
+def served_by(body: dict[str, Any], model: cf.CfModel) -> bool:
+    """The answer names the registered version of ``model`` (``pickwise-cf-retail/<n>@champion (<cf-v…>)``)."""
+    return str(body.get("model_version", "")).startswith("pickwise-cf-retail/") and str(
+        body["model_version"]).endswith(f"@champion ({model.version})")
 
 
 def feed(gateway: httpx.Client, user: str, **params: Any) -> dict[str, Any]:
@@ -97,7 +110,7 @@ def post_event(gateway: httpx.Client, **event: Any) -> None:
 def test_unknown_user_gets_cold_start_popularity_of_the_model(gateway, retail_model) -> None:
     body = feed(gateway, f"new-{uuid.uuid4().hex[:8]}", k=4)
     assert body["cold_start"] is True
-    assert body["model_version"] == retail_model.version and body["catalog"] == "retail"
+    assert served_by(body, retail_model) and body["catalog"] == "retail"
     assert ids_of(body) == [item for item, _ in retail_model.popularity[:4]]
 
 
@@ -110,7 +123,7 @@ def test_a_purchase_changes_the_feed_without_retraining_and_a_dismiss_hides_it(g
     post_event(gateway, type="purchase", user_id=user, item_id=bought, quantity=3)
     after = eventually(lambda: (b := feed(gateway, user, k=5, explain="true")) and bought in ids_of(b) and b,
                        "the purchase in the user's next feed")
-    assert after["cold_start"] is False and after["model_version"] == retail_model.version
+    assert after["cold_start"] is False and served_by(after, retail_model)
     by_id = {i["item"]["item_id"]: i for i in after["items"]}
     assert "repeat" in by_id[bought]["sources"]
     # the folded-in history pulls the bought item's taste up: ALS scores its neighbours
@@ -124,7 +137,7 @@ def test_similar_answers_cf_neighbours_and_bought_together_the_models_pairs(gate
     first = retail_model.item_ids[0]
     similar = gateway.get(f"/v1/items/{first}/similar", params={"catalog": "retail", "k": 3})
     assert similar.status_code == 200, similar.text
-    assert similar.json()["source"] == "cf" and similar.json()["model_version"] == retail_model.version
+    assert similar.json()["source"] == "cf" and served_by(similar.json(), retail_model)
     assert [c["item"]["item_id"] for c in similar.json()["candidates"]] == retail_model.item_ids[1:4]
 
     together = gateway.get(f"/v1/items/{first}/bought-together", params={"catalog": "retail", "k": 5})
