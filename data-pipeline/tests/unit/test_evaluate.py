@@ -1,4 +1,4 @@
-"""Evaluation metrics (ranx) on tiny hand-checked cases, and the variant-group mapping."""
+"""Evaluation metrics (ranx's definitions) on tiny hand-checked cases, and the variant-group mapping."""
 
 import math
 
@@ -51,3 +51,8 @@ def test_figures_per_query_kind() -> None:
     assert kinds["under"]["constraint_precision@10"] == 0.5
     assert kinds["model"]["ndcg@10"] == 0.0
     assert "ndcg@10" not in kinds["unlabelled"]  # no relevant judgment: nothing to score
+
+
+def test_a_query_without_results_counts_as_zero_and_ungraded_queries_are_left_out() -> None:
+    figures = score({"q": {"a": 1}, "r": {"b": 3}, "s": {"c": 0}}, {"q": {"a": 1.0}})
+    assert figures == {"ndcg@10": 0.5, "recall@50": 0.5, "mrr@10": 0.5}
