@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -273,6 +273,13 @@ class Registry:
             token = page.token
             if not token:
                 break
+        # the search leaves aliases out of its answers (MLflow fills them on get_registered_model only)
+        aliases: dict[tuple[str, str], list[str]] = {}
+        for model_name in sorted({v.name for v in found}):
+            model = self._call("get model", client.get_registered_model, model_name)
+            for alias, version in (model.aliases or {}).items():
+                aliases.setdefault((model_name, str(version)), []).append(alias)
+        found = [replace(v, aliases=tuple(sorted(aliases.get((v.name, v.version), v.aliases)))) for v in found]
         return sorted(found, key=lambda v: (v.name, -int(v.version)))
 
     def find_version(self, name: str, tag_key: str, tag_value: str) -> str | None:

@@ -43,6 +43,8 @@ def test_register_alias_fetch_round_trip(registry: Registry, tmp_path: Path) -> 
     assert (fetched.path / "ranker-v1.json").exists()
     assert registry.version_metric(name, version, "ndcg_at_10") == pytest.approx(0.61)
     assert registry.find_version(name, FILES_SHA256_TAG, dir_sha256(files)) == version
+    # the listing (pickwise-pipeline registry list) shows the alias too
+    assert [(v.version, v.aliases) for v in registry.versions(name)] == [(version, ("champion",))]
 
 
 def test_fetch_downloads_a_version_once(registry: Registry, tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     consumer_poll_ms: int = Field(default=100, ge=1, description="longest wait of one poll")
     # the embedded broker answers a fetch only when its max wait is over, so this bounds the click delay
     consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
+    # impressions need no sub-second delay (the over-shown counters tolerate one): a longer fetch wait gathers
+    # a poll's worth into one batch (one insert, one commit) instead of polling the broker 20 times a second
+    impressions_fetch_max_wait_ms: int = Field(default=500, ge=1, le=2000)
     topic_check_interval_s: float = Field(default=2.0, gt=0,
                                           description="how often topics are (re)created if the broker lost them")
     seen_ttl_s: int = SEEN_TTL_S

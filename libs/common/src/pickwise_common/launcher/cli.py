@@ -133,7 +133,8 @@ def _print_urls(config: StackConfig) -> None:
     print(f"  API docs      {config.url('gateway')}/docs")
     print(f"  API key       {key}   (header X-API-Key; set PICKWISE_API_KEYS to change)")
     for spec in SERVICES:
-        print(f"  {spec.name:<14}{config.url(spec.name)}   (/readyz, /metrics)")
+        print(f"  {spec.name:<14}{config.url(spec.name)}   (/readyz, /metrics)" if len(spec.name) < 14
+              else f"  {spec.name} {config.url(spec.name)}   (/readyz, /metrics)")
     print(f"  Kafka         {infra.kafka_bootstrap}")
     print(f"  Redis         {infra.redis_url}")
     print(f"  Postgres      {infra.postgres_url}")
