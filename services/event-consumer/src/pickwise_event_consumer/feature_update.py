@@ -181,7 +181,13 @@ class FeatureWriter:
                            ) -> list[int]:
         script = script or self.script
         if self.cluster:
-            return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+            if not calls:
+                return []
+            # the first call alone: on a node that lacks the script (fresh or restarted) it loads it once; many
+            # concurrent loads through one cluster client race on its new connections (redis-py)
+            first = await script(keys=calls[0][0], args=calls[0][1])
+            rest = await asyncio.gather(*(script(keys=k, args=a) for k, a in calls[1:]))
+            return [first, *rest]
         async with self.client.pipeline(transaction=False) as pipe:
             for script_keys, args in calls:
                 await script(keys=script_keys, args=args, client=pipe)
