@@ -25,6 +25,7 @@ from prometheus_client import REGISTRY
 from pickwise_common.launcher.processes import wait_until
 from pickwise_common.registry import Registry, RegistrySettings
 from pickwise_common.settings import REPO_ROOT
+from pickwise_common.testing.model_events import rollout_outcomes
 from pickwise_pipeline import rollout
 
 pytestmark = pytest.mark.e2e
@@ -120,21 +121,8 @@ def wait_stored(url: str, model: str, impressions: int, clicks: int) -> None:
     wait_until(done, timeout_s=90, what="impressions and clicks stored", interval_s=0.5)
 
 
-async def _tick(url: str, registry: Registry, model: str, settings: rollout.RolloutSettings) -> rollout.Decision:
-    conn = await asyncpg.connect(url)
-    try:
-        return (await rollout.tick(conn, registry, settings, models=[model]))[model]
-    finally:
-        await conn.close()
-
-
-async def _model_events(url: str, model: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch("SELECT version, action, reason, detail FROM model_events WHERE model_name = $1 "
-                                "AND action IN ('rolled_back', 'promoted') ORDER BY id", model)
-    finally:
-        await conn.close()
+def _tick(url: str, registry: Registry, model: str, settings: rollout.RolloutSettings) -> rollout.Decision:
+    return asyncio.run(rollout.tick_once(url, registry, settings, models=[model]))[model]
 
 
 @pytest.fixture
@@ -172,17 +160,17 @@ def test_a_bad_challenger_is_rolled_back_and_a_good_one_promoted(served, infra, 
     settings = rollout.RolloutSettings(rollout_min_impressions=MIN_IMPRESSIONS, rollout_window_s=3600)
 
     # the controller sees the new challenger before any traffic: it holds and starts its window
-    assert asyncio.run(_tick(url, registry, model, settings)).reason == "too_few_impressions"
+    assert _tick(url, registry, model, settings).reason == "too_few_impressions"
     bad_traffic = drive(client, model, "bad")
     wait_stored(url, model, bad_traffic["champion"] + bad_traffic["challenger"], bad_traffic["clicks"])
 
-    decision = asyncio.run(_tick(url, registry, model, settings))
+    decision = _tick(url, registry, model, settings)
 
     assert (decision.action, decision.reason) == ("rolled_back", "ctr"), (decision, bad_traffic)
     assert registry.alias_version(model, "challenger") is None
     assert registry.alias_version(model, "champion") == champion
     assert registry.version(model, bad).tags["rollback_reason"] == decision.detail
-    rows = asyncio.run(_model_events(url, model))
+    rows = asyncio.run(rollout_outcomes(url, model))
     assert [(r["version"], r["action"], r["reason"]) for r in rows] == [(bad, "rolled_back", decision.detail)]
     assert REGISTRY.get_sample_value("pickwise_rollout_actions_total",
                                      {"model": model, "action": "rolled_back", "reason": "ctr"}) == 1
@@ -190,14 +178,14 @@ def test_a_bad_challenger_is_rolled_back_and_a_good_one_promoted(served, infra, 
     # the good challenger: the champion's own files registered again
     good = registry.register(model, artifact_dir=shipped_ranker(tmp_path / "good"))
     registry.set_alias(model, "challenger", good)
-    assert asyncio.run(_tick(url, registry, model, settings)).reason == "too_few_impressions"
+    assert _tick(url, registry, model, settings).reason == "too_few_impressions"
     traffic = drive(client, model, "good")
     total = {key: traffic[key] + bad_traffic[key] for key in traffic}
     wait_stored(url, model, total["champion"] + total["challenger"], total["clicks"])
 
-    decision = asyncio.run(_tick(url, registry, model, settings.model_copy(update={"rollout_window_s": 0})))
+    decision = _tick(url, registry, model, settings.model_copy(update={"rollout_window_s": 0}))
 
     assert decision.action == "promoted", (decision, traffic)
     assert registry.alias_version(model, "champion") == good
     assert registry.alias_version(model, "challenger") is None
-    assert [r["action"] for r in asyncio.run(_model_events(url, model))] == ["rolled_back", "promoted"]
+    assert [r["action"] for r in asyncio.run(rollout_outcomes(url, model))] == ["rolled_back", "promoted"]

@@ -276,19 +276,20 @@ class RolloutCommandSettings(PostgresSettings, RolloutSettings):
     """What ``pickwise-pipeline rollout`` reads: Postgres, the guards (the registry's settings are its own)."""
 
 
-async def _tick_once() -> dict[str, Decision]:
-    settings = RolloutCommandSettings()
-    registry = Registry(RegistrySettings())
-    conn = await asyncpg.connect(settings.postgres_url.get_secret_value(),
-                                 timeout=settings.postgres_connect_timeout_ms / 1000)
+async def tick_once(postgres_url: str, registry: AliasRegistry, settings: RolloutSettings, *,
+                    models: Sequence[str] | None = None, connect_timeout_s: float = 10.0) -> dict[str, Decision]:
+    """One round of the controller on a connection of its own (what ``pickwise-pipeline rollout`` runs)."""
+    conn = await asyncpg.connect(postgres_url, timeout=connect_timeout_s)
     try:
-        return await tick(conn, registry, settings)
+        return await tick(conn, registry, settings, models=models)
     finally:
         await conn.close()
 
 
 def _run(args: argparse.Namespace) -> int:
-    decisions = asyncio.run(_tick_once())
+    settings = RolloutCommandSettings()
+    decisions = asyncio.run(tick_once(settings.postgres_url.get_secret_value(), Registry(RegistrySettings()),
+                                      settings, connect_timeout_s=settings.postgres_connect_timeout_ms / 1000))
     if args.json:
         print(json.dumps({model: asdict(d) for model, d in decisions.items()}))
     else:

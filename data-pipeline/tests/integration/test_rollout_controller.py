@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 from pickwise_common.launcher.processes import free_port, wait_until
 from pickwise_common.postgres import apply_migrations
 from pickwise_common.registry import Registry, RegistrySettings
+from pickwise_common.testing.model_events import rollout_outcomes
 from pickwise_pipeline import rollout
 
 pytestmark = pytest.mark.integration
@@ -87,33 +88,20 @@ async def _seed(url: str, model: str, rows: list[tuple], *, challenger_since_s: 
         await conn.close()
 
 
-async def _tick(url: str, registry: Registry, model: str, settings: rollout.RolloutSettings) -> rollout.Decision:
-    conn = await asyncpg.connect(url)
-    try:
-        return (await rollout.tick(conn, registry, settings, models=[model]))[model]
-    finally:
-        await conn.close()
-
-
-async def _events(url: str, model: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch("SELECT version, action, reason, detail FROM model_events WHERE model_name = $1 "
-                                "AND action IN ('rolled_back', 'promoted') ORDER BY id", model)
-    finally:
-        await conn.close()
+def _tick(url: str, registry: Registry, model: str, settings: rollout.RolloutSettings) -> rollout.Decision:
+    return asyncio.run(rollout.tick_once(url, registry, settings, models=[model]))[model]
 
 
 def test_a_challenger_below_the_ctr_floor_is_rolled_back_with_the_reason_recorded(database, registry, model) -> None:
     asyncio.run(_seed(database, model, [("1", "champion", 150, 45, 80.0), ("2", "challenger", 150, 9, 90.0)]))
 
-    decision = asyncio.run(_tick(database, registry, model, SETTINGS))
+    decision = _tick(database, registry, model, SETTINGS)
 
     assert (decision.action, decision.reason) == ("rolled_back", "ctr")
     assert registry.alias_version(model, "challenger") is None
     assert registry.alias_version(model, "champion") == "1"
     assert "CTR 0.0600 < champion 0.3000" in registry.version(model, "2").tags["rollback_reason"]
-    (row,) = asyncio.run(_events(database, model))
+    (row,) = asyncio.run(rollout_outcomes(database, model))
     assert (row["version"], row["action"]) == ("2", "rolled_back")
     assert json.loads(row["detail"])["challenger"]["impressions"] == 150
     assert REGISTRY.get_sample_value("pickwise_rollout_actions_total",
@@ -123,18 +111,18 @@ def test_a_challenger_below_the_ctr_floor_is_rolled_back_with_the_reason_recorde
 def test_a_challenger_that_held_for_the_window_is_promoted(database, registry, model) -> None:
     asyncio.run(_seed(database, model, [("1", "champion", 120, 30, 80.0), ("2", "challenger", 120, 33, 90.0)]))
 
-    decision = asyncio.run(_tick(database, registry, model, SETTINGS.model_copy(update={"rollout_window_s": 300})))
+    decision = _tick(database, registry, model, SETTINGS.model_copy(update={"rollout_window_s": 300}))
 
     assert decision.action == "promoted"
     assert registry.alias_version(model, "champion") == "2"
     assert registry.alias_version(model, "challenger") is None
-    assert [(r["version"], r["action"]) for r in asyncio.run(_events(database, model))] == [("2", "promoted")]
+    assert [(r["version"], r["action"]) for r in asyncio.run(rollout_outcomes(database, model))] == [("2", "promoted")]
 
 
 def test_a_challenger_inside_the_window_holds_and_exports_its_guards(database, registry, model) -> None:
     asyncio.run(_seed(database, model, [("1", "champion", 120, 30, 80.0), ("2", "challenger", 120, 33, 90.0)]))
 
-    decision = asyncio.run(_tick(database, registry, model, SETTINGS))
+    decision = _tick(database, registry, model, SETTINGS)
 
     assert (decision.action, decision.reason) == ("hold", "window_open")
     assert registry.alias_version(model, "challenger") == "2"
@@ -148,7 +136,7 @@ def test_the_challenger_is_compared_with_the_champion_on_the_control_variant(dat
     asyncio.run(_seed(database, model, [("1", "champion", 120, 24, 80.0, "A"), ("1", "champion", 120, 72, 80.0, "B"),
                                         ("2", "challenger", 120, 24, 90.0)]))
 
-    decision = asyncio.run(_tick(database, registry, model, SETTINGS))
+    decision = _tick(database, registry, model, SETTINGS)
 
     assert (decision.action, decision.reason) == ("hold", "window_open")
     assert next(g for g in decision.guards if g.name == "ctr").limit < 0.2
@@ -157,7 +145,7 @@ def test_the_challenger_is_compared_with_the_champion_on_the_control_variant(dat
 def test_a_slow_challenger_is_rolled_back_on_p95(database, registry, model) -> None:
     asyncio.run(_seed(database, model, [("1", "champion", 120, 30, 80.0), ("2", "challenger", 120, 30, 450.0)]))
 
-    decision = asyncio.run(_tick(database, registry, model, SETTINGS))
+    decision = _tick(database, registry, model, SETTINGS)
 
     assert (decision.action, decision.reason) == ("rolled_back", "p95_latency_ms")
     assert "p95 latency 450 ms > 300 ms" in registry.version(model, "2").tags["rollback_reason"]
