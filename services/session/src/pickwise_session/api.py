@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from pickwise_common.catalogs import DEFAULT_CATALOG, catalog_spec
 from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.features import UserFeatures
-from pickwise_common.schemas import ErrorBody, ImpressionItem, Turn
+from pickwise_common.schemas import ErrorBody, EventType, ImpressionItem, Turn
 from pickwise_common.telemetry import stage
 from pickwise_session import memory
 from pickwise_session.deps import PostgresDep, RedisDep, SettingsDep
@@ -77,15 +77,13 @@ class StoredImpression(BaseModel):
     degraded: list[str] = Field(default_factory=list)
 
 
-class EventLogType(str, Enum):
-    """The ``type`` filter: an interaction type, or ``impression`` for what responses showed."""
+IMPRESSION = "impression"
 
-    view = "view"
-    click = "click"
-    add_to_cart = "add_to_cart"
-    purchase = "purchase"
-    dismiss = "dismiss"
-    impression = "impression"
+# derived from EventType, so a new interaction type is a filter value without an edit here; mypy cannot see
+# members made from a comprehension (the route compares ``.value``, not a member name)
+EventLogType = Enum(  # type: ignore[misc]
+    "EventLogType", {**{t.name: t.value for t in EventType}, IMPRESSION: IMPRESSION}, type=str, module=__name__)
+EventLogType.__doc__ = "The ``type`` filter: an interaction type, or ``impression`` for what responses showed."
 
 
 class UserEventsOut(BaseModel):
@@ -137,7 +135,7 @@ async def get_events(user_id: SafeId, postgres: PostgresDep, limit: Annotated[in
     positions and scores, variant, model versions, exploration), newest first."""
     name = catalog_spec(catalog).name if catalog is not None else None
     with stage("session", "read_events"):
-        if type is EventLogType.impression:
+        if type is not None and type.value == IMPRESSION:
             events = await memory.user_impressions(postgres, user_id, limit, catalog=name)
         else:
             events = await memory.user_events(postgres, user_id, limit,
