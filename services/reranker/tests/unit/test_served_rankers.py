@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from pickwise_common.errors import DependencyUnavailable
 from pickwise_common.schemas import Constraints, RerankRequest
 from pickwise_common.settings import REPO_ROOT
+from pickwise_common.testing.fake_registry import FakeRegistry
 from pickwise_reranker import learned_ranker
 from pickwise_reranker.behaviour_boost import BoostWeights
 from pickwise_reranker.ranking import Reranker
@@ -23,46 +21,9 @@ from pickwise_reranker.served_rankers import REGISTERED_NAME, RankerSlots, gate_
 pytestmark = pytest.mark.unit
 
 
-@dataclass(frozen=True)
-class Local:
-    name: str
-    version: str
-    alias: str | None
-    path: Path
-
-
-@dataclass(frozen=True)
-class Info:
-    tags: dict[str, str]
-
-
-@dataclass
-class FakeRegistry:
-    """Versions as directories holding a ranker file pair; aliases point at versions; ``down`` fails every call."""
-
-    versions: dict[str, Path] = field(default_factory=dict)
-    tags: dict[str, dict[str, str]] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    down: bool = False
-    fetches: int = 0
-
-    def fetch(self, name: str, alias: str) -> Local | None:
-        assert name == REGISTERED_NAME
-        if self.down:
-            raise DependencyUnavailable("model registry get alias failed: connection refused", dependency="registry")
-        self.fetches += 1
-        version = self.aliases.get(alias)
-        return None if version is None else Local(name, version, alias, self.versions[version])
-
-    def version(self, name: str, version: str) -> Info:
-        if self.down:
-            raise DependencyUnavailable("model registry get version failed", dependency="registry")
-        return Info(self.tags.get(version, {}))
-
-
 @pytest.fixture
 def registry(tmp_path, ranker_writer) -> FakeRegistry:
-    fake = FakeRegistry()
+    fake = FakeRegistry(REGISTERED_NAME)
     for version, stamp in (("1", "20260101T000000"), ("2", "20260202T000000")):
         fake.versions[version] = tmp_path / "registry" / version
         ranker_writer(fake.versions[version], stamp)

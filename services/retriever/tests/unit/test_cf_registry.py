@@ -5,14 +5,13 @@ registry keeps the served one, and without a champion the newest directory serve
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pickwise_common import cf
-from pickwise_common.errors import DependencyUnavailable
+from pickwise_common.testing.fake_registry import FakeRegistry
 from pickwise_retriever.cf_serving import CfModels, cf_model_name
 
 pytestmark = pytest.mark.unit
@@ -27,36 +26,12 @@ def tiny_model(version: str) -> cf.CfModel:
         popularity=[("or-C", 3.0), ("or-B", 2.0), ("or-A", 1.0)])
 
 
-@dataclass(frozen=True)
-class Local:
-    name: str
-    version: str
-    alias: str | None
-    path: Path
-
-
-@dataclass
-class FakeRegistry:
-    versions: dict[str, Path] = field(default_factory=dict)  # registered version -> its files
-    champion: str | None = None
-    down: bool = False
-
-    def fetch(self, name: str, alias: str) -> Local | None:
-        assert name == cf_model_name("retail") or name == cf_model_name("flipkart")
-        if self.down:
-            raise DependencyUnavailable("model registry get alias failed: connection refused", dependency="registry")
-        if name != cf_model_name("retail") or alias != "champion" or self.champion is None:
-            return None
-        return Local(name, self.champion, alias, self.versions[self.champion])
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> FakeRegistry:
-    fake = FakeRegistry()
+    fake = FakeRegistry(cf_model_name("retail"))
     for version, stamp in (("1", "cf-v20261101T000000Z"), ("2", "cf-v20261102T000000Z")):
-        saved = cf.save(tiny_model(stamp), tmp_path / "registry" / version)
-        fake.versions[version] = saved
-    fake.champion = "1"
+        fake.versions[version] = cf.save(tiny_model(stamp), tmp_path / "registry" / version)
+    fake.aliases["champion"] = "1"
     return fake
 
 
@@ -66,13 +41,14 @@ def test_the_registered_champion_wins_over_a_newer_directory(tmp_path, registry)
     assert models.refresh() == ["retail"]
     assert models.version("retail") == "pickwise-cf-retail/1@champion (cf-v20261101T000000Z)"
     assert models.status()["versions"]["flipkart"] is None
+    assert set(registry.fetched) == {(cf_model_name("retail"), "champion"), (cf_model_name("flipkart"), "champion")}
 
 
 def test_a_moved_champion_alias_swaps_the_model(tmp_path, registry):
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
     assert models.refresh() == []
-    registry.champion = "2"
+    registry.aliases["champion"] = "2"
     assert models.refresh() == ["retail"]
     assert models.version("retail") == "pickwise-cf-retail/2@champion (cf-v20261102T000000Z)"
 
@@ -99,7 +75,7 @@ def test_a_failing_registry_at_start_serves_the_newest_directory(tmp_path, regis
 
 
 def test_without_a_champion_the_newest_directory_serves_with_its_plain_version(tmp_path, registry):
-    registry.champion = None
+    del registry.aliases["champion"]
     cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
@@ -110,7 +86,7 @@ def test_a_deleted_champion_alias_falls_back_to_the_newest_directory(tmp_path, r
     cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
-    registry.champion = None
+    del registry.aliases["champion"]
     assert models.refresh() == ["retail"]
     assert models.version("retail") == "cf-v20261201T000000Z"
 
@@ -121,7 +97,7 @@ def test_a_fetched_artifact_with_the_version_directory_inside_is_found(tmp_path,
     registry.versions["3"] = wrapper
     cf.save(tiny_model("cf-v20261103T000000Z"), tmp_path / "inner")
     (tmp_path / "inner").rename(wrapper / "model")
-    registry.champion = "3"
+    registry.aliases["champion"] = "3"
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
     assert models.version("retail") == "pickwise-cf-retail/3@champion (cf-v20261103T000000Z)"
@@ -134,7 +110,7 @@ def test_a_broken_registered_model_keeps_the_served_one(tmp_path, registry):
     broken.mkdir()
     (broken / "meta.json").write_text(json.dumps({"version": "cf-v20261104T000000Z"}), encoding="utf-8")
     registry.versions["4"] = broken
-    registry.champion = "4"
+    registry.aliases["champion"] = "4"
     assert models.refresh() == []
     assert models.version("retail") == "pickwise-cf-retail/1@champion (cf-v20261101T000000Z)"
     assert models.status()["failed"] == {"retail": "pickwise-cf-retail/4"}
@@ -144,6 +120,6 @@ def test_a_request_keeps_the_label_of_the_model_it_started_with(tmp_path, regist
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
     started_with = models.get("retail")
-    registry.champion = "2"
+    registry.aliases["champion"] = "2"
     models.refresh()
     assert models.label("retail", started_with) == "cf-v20261101T000000Z"
