@@ -7,35 +7,24 @@ from __future__ import annotations
 
 import uuid
 
-import numpy as np
 import pytest
 
-from pickwise_common import cf
 from pickwise_common.registry import Registry, RegistrySettings
 from pickwise_retriever.cf_serving import CfModels, cf_model_name
 
 pytestmark = pytest.mark.integration
 
 
-def tiny_model(version: str) -> cf.CfModel:
-    return cf.CfModel(
-        version=version, catalog="retail", trained_at="2026-12-01T00:00:00Z",
-        window={"from": "2010-12-01", "until": "2011-10-31"}, item_ids=["or-A", "or-B", "or-C"],
-        item_factors=np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32), regularization=0.1,
-        alpha=1.0, similar={"or-A": [("or-B", 0.99)]}, bought_together={},
-        popularity=[("or-C", 3.0), ("or-B", 2.0), ("or-A", 1.0)])
-
-
-def test_a_registered_cf_champion_is_fetched_served_swapped_and_dropped(infra, tmp_path):
+def test_a_registered_cf_champion_is_fetched_served_swapped_and_dropped(infra, tmp_path, save_tiny_cf_model):
     catalog = f"it{uuid.uuid4().hex[:8]}"
     name = cf_model_name(catalog)
     writer = Registry(RegistrySettings(mlflow_tracking_uri=infra.config.mlflow_uri,
                                        model_cache_dir=tmp_path / "writer-cache"))
-    first = writer.register(name, artifact_dir=cf.save(tiny_model("cf-v20261101T000000Z"), tmp_path / "a"))
-    second = writer.register(name, artifact_dir=cf.save(tiny_model("cf-v20261102T000000Z"), tmp_path / "b"))
+    first = writer.register(name, artifact_dir=save_tiny_cf_model("cf-v20261101T000000Z", tmp_path / "a"))
+    second = writer.register(name, artifact_dir=save_tiny_cf_model("cf-v20261102T000000Z", tmp_path / "b"))
     writer.set_alias(name, "champion", first)
     local_root = tmp_path / "models"
-    newest_dir = cf.save(tiny_model("cf-v20261201T000000Z"), local_root)
+    newest_dir = save_tiny_cf_model("cf-v20261201T000000Z", local_root)
     (local_root / "cf" / catalog).mkdir(parents=True)
     newest_dir.rename(local_root / "cf" / catalog / newest_dir.name)
 

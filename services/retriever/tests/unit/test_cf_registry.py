@@ -7,36 +7,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from pickwise_common import cf
 from pickwise_common.testing.fake_registry import FakeRegistry
 from pickwise_retriever.cf_serving import CfModels, cf_model_name
 
 pytestmark = pytest.mark.unit
 
 
-def tiny_model(version: str) -> cf.CfModel:
-    return cf.CfModel(
-        version=version, catalog="retail", trained_at="2026-12-01T00:00:00Z",
-        window={"from": "2010-12-01", "until": "2011-10-31"}, item_ids=["or-A", "or-B", "or-C"],
-        item_factors=np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32), regularization=0.1,
-        alpha=1.0, similar={"or-A": [("or-B", 0.99)]}, bought_together={},
-        popularity=[("or-C", 3.0), ("or-B", 2.0), ("or-A", 1.0)])
-
-
 @pytest.fixture
-def registry(tmp_path: Path) -> FakeRegistry:
+def registry(tmp_path: Path, save_tiny_cf_model) -> FakeRegistry:
     fake = FakeRegistry(cf_model_name("retail"))
     for version, stamp in (("1", "cf-v20261101T000000Z"), ("2", "cf-v20261102T000000Z")):
-        fake.versions[version] = cf.save(tiny_model(stamp), tmp_path / "registry" / version)
+        fake.versions[version] = save_tiny_cf_model(stamp, tmp_path / "registry" / version)
     fake.aliases["champion"] = "1"
     return fake
 
 
-def test_the_registered_champion_wins_over_a_newer_directory(tmp_path, registry):
-    cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
+def test_the_registered_champion_wins_over_a_newer_directory(tmp_path, registry, save_tiny_cf_model):
+    save_tiny_cf_model("cf-v20261201T000000Z", tmp_path / "models")
     models = CfModels(tmp_path / "models", ["retail", "flipkart"], registry=registry)
     assert models.refresh() == ["retail"]
     assert models.version("retail") == "pickwise-cf-retail/1@champion (cf-v20261101T000000Z)"
@@ -53,8 +42,8 @@ def test_a_moved_champion_alias_swaps_the_model(tmp_path, registry):
     assert models.version("retail") == "pickwise-cf-retail/2@champion (cf-v20261102T000000Z)"
 
 
-def test_a_failing_registry_keeps_the_served_model(tmp_path, registry):
-    cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
+def test_a_failing_registry_keeps_the_served_model(tmp_path, registry, save_tiny_cf_model):
+    save_tiny_cf_model("cf-v20261201T000000Z", tmp_path / "models")
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
     registry.down = True
@@ -63,8 +52,8 @@ def test_a_failing_registry_keeps_the_served_model(tmp_path, registry):
     assert "connection refused" in models.status()["registry_errors"]["retail"]
 
 
-def test_a_failing_registry_at_start_serves_the_newest_directory(tmp_path, registry):
-    cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
+def test_a_failing_registry_at_start_serves_the_newest_directory(tmp_path, registry, save_tiny_cf_model):
+    save_tiny_cf_model("cf-v20261201T000000Z", tmp_path / "models")
     registry.down = True
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     assert models.refresh() == ["retail"]
@@ -74,16 +63,16 @@ def test_a_failing_registry_at_start_serves_the_newest_directory(tmp_path, regis
     assert models.version("retail").startswith("pickwise-cf-retail/1@champion")
 
 
-def test_without_a_champion_the_newest_directory_serves_with_its_plain_version(tmp_path, registry):
+def test_without_a_champion_the_newest_directory_serves_with_its_plain_version(tmp_path, registry, save_tiny_cf_model):
     del registry.aliases["champion"]
-    cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
+    save_tiny_cf_model("cf-v20261201T000000Z", tmp_path / "models")
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
     assert models.version("retail") == "cf-v20261201T000000Z"
 
 
-def test_a_deleted_champion_alias_falls_back_to_the_newest_directory(tmp_path, registry):
-    cf.save(tiny_model("cf-v20261201T000000Z"), tmp_path / "models")
+def test_a_deleted_champion_alias_falls_back_to_the_newest_directory(tmp_path, registry, save_tiny_cf_model):
+    save_tiny_cf_model("cf-v20261201T000000Z", tmp_path / "models")
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
     models.refresh()
     del registry.aliases["champion"]
@@ -91,11 +80,11 @@ def test_a_deleted_champion_alias_falls_back_to_the_newest_directory(tmp_path, r
     assert models.version("retail") == "cf-v20261201T000000Z"
 
 
-def test_a_fetched_artifact_with_the_version_directory_inside_is_found(tmp_path, registry):
+def test_a_fetched_artifact_with_the_version_directory_inside_is_found(tmp_path, registry, save_tiny_cf_model):
     wrapper = tmp_path / "fetched" / "3"
     wrapper.mkdir(parents=True)
     registry.versions["3"] = wrapper
-    cf.save(tiny_model("cf-v20261103T000000Z"), tmp_path / "inner")
+    save_tiny_cf_model("cf-v20261103T000000Z", tmp_path / "inner")
     (tmp_path / "inner").rename(wrapper / "model")
     registry.aliases["champion"] = "3"
     models = CfModels(tmp_path / "models", ["retail"], registry=registry)
