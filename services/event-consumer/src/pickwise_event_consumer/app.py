@@ -29,6 +29,7 @@ def build_loops(settings: EventConsumerSettings, processor: EventProcessor, topi
              ConsumerLoop("impressions", settings, [topics.impressions], backoff=backoff,
                           group_id=f"{settings.consumer_group}.{topics.impressions}", handler=processor.handle,
                           batch_max=settings.consumer_batch_max, poll_ms=settings.consumer_poll_ms,
+                          min_batch_interval_s=settings.impressions_batch_interval_ms / 1000,
                           metadata_max_age_ms=5000, fetch_max_wait_ms=settings.impressions_fetch_max_wait_ms)]
     for topic, delay_s in topics.ladder.stages:
         loops.append(ConsumerLoop(topic.rsplit(".", 1)[-1], settings, [topic], backoff=backoff,

@@ -24,6 +24,8 @@ class EventConsumerSettings(ServiceSettings, KafkaSettings, RedisSettings, Postg
     # impressions need no sub-second delay (the over-shown counters tolerate one): a longer fetch wait gathers
     # a poll's worth into one batch (one insert, one commit) instead of polling the broker 20 times a second
     impressions_fetch_max_wait_ms: int = Field(default=500, ge=1, le=2000)
+    # and at most one impressions batch starts per this interval while there is no backlog (decision 1001c)
+    impressions_batch_interval_ms: int = Field(default=1000, ge=0, le=10_000)
     topic_check_interval_s: float = Field(default=2.0, gt=0,
                                           description="how often topics are (re)created if the broker lost them")
     seen_ttl_s: int = SEEN_TTL_S

@@ -58,7 +58,7 @@ class ConsumerLoop:
 
     def __init__(self, name: str, settings: KafkaSettings, topics: Sequence[str], *, group_id: str,
                  handler: Handler, batch_max: int = 500, poll_ms: int = 100, wait_due: bool = False,
-                 backoff: StoreBackoff | None = None, **overrides: Any) -> None:
+                 backoff: StoreBackoff | None = None, min_batch_interval_s: float = 0.0, **overrides: Any) -> None:
         self.name = name
         self.settings = settings
         self.topics = list(topics)
@@ -67,6 +67,9 @@ class ConsumerLoop:
         self.batch_max = batch_max
         self.poll_ms = poll_ms
         self.wait_due = wait_due
+        # a loop whose messages need no sub-second delay (impressions) starts a batch at most this often, so
+        # each batch's fixed cost (fetch, insert, offsets check, commit) is shared by more messages
+        self.min_batch_interval_s = min_batch_interval_s
         self.overrides = overrides
         self.state = LoopState()
         self.backoff = backoff or StoreBackoff()
@@ -133,6 +136,7 @@ class ConsumerLoop:
             self.state.assigned = len(consumer.assignment())
             records = [r for part in batch.values() for r in part]
             if records:
+                started = time.monotonic()
                 if self.wait_due and not await self._wait_until_due(records):
                     return  # stopping: the batch was not processed, nothing is committed
                 try:
@@ -156,6 +160,9 @@ class ConsumerLoop:
                 self._backoff_s = 0.0
                 self.state.batches += 1
                 self.state.records += len(records)
+                rest_s = self.min_batch_interval_s - (time.monotonic() - started)
+                if rest_s > 0 and len(records) < self.batch_max:  # a full batch means a backlog: no pause then
+                    await self._sleep(rest_s)
             await self._update_lag(consumer)
 
     async def _log_was_lost(self, consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> bool:

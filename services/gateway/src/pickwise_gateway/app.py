@@ -71,7 +71,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # without the lifespan (unit tests) it has no producer: impressions are counted as no_producer
     app.state.impressions = ImpressionLog(queue_max=settings.impression_queue_max,
                                           send_attempts=settings.impression_send_attempts,
-                                          enabled=settings.impressions_enabled)
+                                          enabled=settings.impressions_enabled,
+                                          linger_s=settings.impression_linger_ms / 1000)
     # innermost (after request ids, metrics, tracing and admission), so a rejected call still carries its
     # request id
     app.user_middleware.append(Middleware(PublicApiMiddleware, api_keys=settings.api_keys, limits=limits,

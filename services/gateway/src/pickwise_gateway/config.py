@@ -90,6 +90,9 @@ class GatewaySettings(ServiceSettings, KafkaSettings, DownstreamSettings, RedisS
     # off only to measure what impression logging costs a request (make bench IMPRESSIONS=off)
     impressions_enabled: bool = True
     impression_send_attempts: int = Field(default=3, ge=1, le=10)
+    # the drain task waits this long after a batch's first impression before sending (fewer, larger produce
+    # requests: decision 1001c); impressions are read by the consumer in half-second polls anyway
+    impression_linger_ms: int = Field(default=100, ge=0, le=2000)
     impression_drain_s: float = Field(default=3.0, ge=0, description="how long shutdown waits for the queue")
     # over-shown filter: items shown to the user this many times without engagement leave search and feed;
     # 0 turns it off

@@ -1,7 +1,8 @@
 """Impression logging (decision 1001): what each search/recommendation/feed/similar/bought-together response
 showed, as an ``ImpressionEvent`` on ``events.impressions``. The request path only builds the event and puts it
-on a bounded queue (``put_nowait``); one background task drains the queue in batches to the broker, retrying a
-failed send a bounded number of times. Every event ends in exactly one outcome of
+on a bounded queue (``put_nowait``); one background task drains the queue in batches to the broker (waiting
+``linger_s`` after the first event of a batch, so one produce request carries several), retrying a failed send a
+bounded number of times. Every event ends in exactly one outcome of
 ``pickwise_gateway_impressions_total``: published, dropped_queue_full, no_producer or error."""
 
 from __future__ import annotations
@@ -108,10 +109,11 @@ class ImpressionLog:
     """The bounded queue and its drain task. ``record`` never blocks and never raises."""
 
     def __init__(self, *, queue_max: int, send_attempts: int = 3, producer: Any | None = None,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, linger_s: float = 0.0) -> None:
         self.enabled = enabled  # off only to measure what logging costs (make bench); callers skip building
         self.producer = producer
         self.send_attempts = send_attempts
+        self.linger_s = linger_s
         self.queue: asyncio.Queue[ImpressionEvent] = asyncio.Queue(maxsize=queue_max)
         self._task: asyncio.Task[None] | None = None
 
@@ -132,6 +134,10 @@ class ImpressionLog:
     async def _drain_forever(self) -> None:
         while True:
             batch = [await self.queue.get()]
+            if self.linger_s > 0 and self.queue.qsize() + 1 < BATCH_MAX:
+                # gather what arrives meanwhile: one produce request (and one broker round) for several events
+                # instead of one each, which is most of what an impression costs the broker and this process
+                await asyncio.sleep(self.linger_s)
             while len(batch) < BATCH_MAX and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             await asyncio.gather(*(self._send(event) for event in batch))

@@ -140,3 +140,44 @@ async def test_shutdown_is_bounded_and_counts_what_it_could_not_send() -> None:
         log.record(event(f"r{i}"))
     await log.stop(timeout_s=0.05)
     assert count("error") + count("dropped_queue_full") == before + 4
+
+
+class RoundProducer:
+    """Records which events were handed over in the same loop round (one produce request at the broker)."""
+
+    def __init__(self) -> None:
+        self.rounds: list[list[str]] = []
+        self._open: list[str] | None = None
+
+    async def send_raw(self, topic, value, *, key=None, headers=None):
+        if self._open is None:
+            self._open = []
+            self.rounds.append(self._open)
+            asyncio.get_running_loop().call_soon(self._close)
+        self._open.append(json.loads(value)["request_id"])
+
+    def _close(self) -> None:
+        self._open = None
+
+
+async def test_the_linger_gathers_impressions_recorded_meanwhile_into_one_send_round() -> None:
+    producer = RoundProducer()
+    log = ImpressionLog(queue_max=100, linger_s=0.05)
+    log.start(producer)
+    log.record(event("r1"))
+    await asyncio.sleep(0.01)  # the drain task took r1 and lingers
+    log.record(event("r2"))
+    log.record(event("r3"))
+    await log.stop(timeout_s=5)
+    assert producer.rounds == [["r1", "r2", "r3"]]
+
+
+async def test_without_a_linger_each_impression_goes_out_as_it_comes() -> None:
+    producer = RoundProducer()
+    log = ImpressionLog(queue_max=100, linger_s=0.0)
+    log.start(producer)
+    log.record(event("r1"))
+    await asyncio.sleep(0.01)
+    log.record(event("r2"))
+    await log.stop(timeout_s=5)
+    assert producer.rounds == [["r1"], ["r2"]]
