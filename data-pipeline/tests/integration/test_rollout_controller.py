@@ -151,6 +151,23 @@ def test_a_slow_challenger_is_rolled_back_on_p95(database, registry, model) -> N
     assert "p95 latency 450 ms > 300 ms" in registry.version(model, "2").tags["rollback_reason"]
 
 
+def test_the_rollout_command_runs_one_round_and_prints_the_decisions(database, infra, registry, model) -> None:
+    asyncio.run(_seed(database, model, [("1", "champion", 150, 45, 80.0), ("2", "challenger", 150, 9, 90.0)]))
+    env = dict(os.environ) | infra.config.env() | {
+        "PICKWISE_POSTGRES_URL": database, "PICKWISE_ROLLOUT_MODELS": json.dumps([model]),
+        "PICKWISE_ROLLOUT_MIN_IMPRESSIONS": "100"}
+
+    done = subprocess.run([sys.executable, "-m", "pickwise_pipeline", "rollout", "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    decisions = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (decisions[model]["action"], decisions[model]["reason"]) == ("rolled_back", "ctr")
+    assert registry.alias_version(model, "challenger") is None
+    assert [(r["version"], r["action"]) for r in asyncio.run(rollout_outcomes(database, model))] == [
+        ("2", "rolled_back")]
+
+
 def test_the_monitor_process_serves_health_and_experiment_metrics(database, infra, tmp_path: Path) -> None:
     model = f"pickwise-ranker-mon-{uuid.uuid4().hex[:8]}"
     asyncio.run(_seed(database, model, [("1", "champion", 10, 4, 80.0)]))
