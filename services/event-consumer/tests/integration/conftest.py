@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pickwise_common.kafka import JsonProducer, create_consumer, ensure_topics
+from pickwise_common.kafka import JsonProducer, client_options, create_consumer, ensure_topics
 from pickwise_common.launcher.infra import redis_binary
 from pickwise_common.launcher.processes import ManagedProcess, free_port, port_open, wait_until
 from pickwise_common.settings import KafkaSettings
@@ -95,6 +96,27 @@ async def read_topic(settings: KafkaSettings, topic: str, count: int, timeout_s:
     return records
 
 
+async def count_records(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
+    """How many records each topic holds now (end minus beginning offsets over its partitions), read from the
+    broker's offsets without joining a group: "nothing was ever written here" needs no reader waiting for
+    records that do not come."""
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the metadata that partitions_for_topic reads
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            numbers = consumer.partitions_for_topic(topic)
+            if not numbers:
+                raise AssertionError(f"topic {topic} has no partitions on the broker")
+            partitions.extend(TopicPartition(topic, n) for n in numbers)
+        begins = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {topic: sum(ends[tp] - begins[tp] for tp in partitions if tp.topic == topic) for topic in topics}
+
+
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[None]]:
     return wait_for
@@ -103,6 +125,11 @@ def eventually() -> Callable[..., Awaitable[None]]:
 @pytest.fixture
 def topic_records() -> Callable[..., Awaitable[list[Any]]]:
     return read_topic
+
+
+@pytest.fixture
+def topic_sizes() -> Callable[..., Awaitable[dict[str, int]]]:
+    return count_records
 
 
 # ------------------------------------------------------------------ Redis servers of a test's own
