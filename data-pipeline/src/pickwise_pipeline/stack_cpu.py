@@ -34,6 +34,8 @@ def label_of(cmdline: list[str], parent_label: str | None = None) -> str:
     exe = os.path.basename(cmdline[0]) if cmdline else ""
     if "milvus" in joined:
         return "milvus"
+    if "mlflow" in cmdline:  # python -m mlflow server (the model registry the services poll)
+        return "mlflow"
     if "redis-server" in exe or "redis" in exe:
         return "redis"
     if exe.startswith("postgres") or joined.startswith("postgres:"):

@@ -42,6 +42,7 @@ def test_no_requests_no_figures() -> None:
     (["postgres: postgres pickwise 127.0.0.1(5432) idle"], None, "postgres"),
     (["/bin/tansu", "broker", "--listener-url", "tcp://127.0.0.1:9092"], None, "broker"),
     (["/venv/bin/python", "/venv/bin/pickwise", "run"], None, "launcher"),
+    (["/venv/bin/python", "-m", "mlflow", "server", "--port", "5000"], "launcher", "mlflow"),
     (["/usr/bin/helper"], "milvus", "milvus"),
 ])
 def test_processes_are_labelled_by_command_line(cmdline: list[str], parent: str | None, label: str) -> None:
