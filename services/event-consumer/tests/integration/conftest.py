@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pickwise_common.kafka import JsonProducer, client_options, create_consumer, ensure_topics
+from pickwise_common.kafka import JsonProducer, client_options, ensure_topics
 from pickwise_common.launcher.infra import redis_binary
 from pickwise_common.launcher.processes import ManagedProcess, free_port, port_open, wait_until
 from pickwise_common.settings import KafkaSettings
@@ -80,12 +80,30 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], what: str, timeout_
     raise AssertionError(f"never happened: {what}")
 
 
+def _reader(settings: KafkaSettings) -> AIOKafkaConsumer:
+    """A consumer outside any group: it reads assigned partitions from their start and never waits for a
+    group to form (a join and a leave cost the embedded broker about 3 s per reader)."""
+    return AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest")
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    await consumer.topics()  # fetches the metadata that partitions_for_topic reads
+    partitions: list[TopicPartition] = []
+    for topic in topics:
+        numbers = consumer.partitions_for_topic(topic)
+        if not numbers:
+            raise AssertionError(f"topic {topic} has no partitions on the broker")
+        partitions.extend(TopicPartition(topic, n) for n in sorted(numbers))
+    return partitions
+
+
 async def read_topic(settings: KafkaSettings, topic: str, count: int, timeout_s: float = 60.0) -> list[Any]:
-    """The first ``count`` records of a topic, through a consumer group of its own."""
-    consumer = create_consumer(settings, [topic], group_id=f"reader-{uuid.uuid4().hex[:8]}")
+    """The first ``count`` records of a topic (every partition from its start), waiting for them to come."""
+    consumer = _reader(settings)
     await consumer.start()
     records: list[Any] = []
     try:
+        consumer.assign(await _partitions(consumer, [topic]))
         deadline = time.monotonic() + timeout_s
         while len(records) < count and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
@@ -97,19 +115,12 @@ async def read_topic(settings: KafkaSettings, topic: str, count: int, timeout_s:
 
 
 async def count_records(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
-    """How many records each topic holds now (end minus beginning offsets over its partitions), read from the
-    broker's offsets without joining a group: "nothing was ever written here" needs no reader waiting for
-    records that do not come."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    """How many records each topic holds now (end minus beginning offsets over its partitions), from the
+    broker's offsets: "nothing was ever written here" needs no reader waiting for records that do not come."""
+    consumer = _reader(settings)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the metadata that partitions_for_topic reads
-        partitions: list[TopicPartition] = []
-        for topic in topics:
-            numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
-                raise AssertionError(f"topic {topic} has no partitions on the broker")
-            partitions.extend(TopicPartition(topic, n) for n in numbers)
+        partitions = await _partitions(consumer, topics)
         begins = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
     finally:
