@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pickwise_common import redis as rd
-from pickwise_common.kafka import TOPIC_INTERACTIONS, create_consumer, decode_message, headers_dict
+from pickwise_common.kafka import TOPIC_INTERACTIONS, client_options, decode_message, headers_dict
 from pickwise_common.launcher.processes import free_port
 from pickwise_common.settings import KafkaSettings
 from pickwise_gateway.app import create_app
@@ -65,12 +66,16 @@ async def gateway_without_broker(infra: Any) -> AsyncIterator[httpx.AsyncClient]
 
 
 async def _find_on_topic(bootstrap: str, event_ids: set[str], timeout_s: float = 60.0) -> dict[str, Any]:
-    """The records carrying these event ids (read through a group of its own from the topic's start)."""
-    consumer = create_consumer(KafkaSettings(kafka_bootstrap=bootstrap), [TOPIC_INTERACTIONS],
-                               group_id=f"events-api-test-{uuid.uuid4().hex[:8]}")
+    """The records carrying these event ids (read from the topic's start)."""
+    # outside any consumer group: assigned partitions read from their start, no group join (~3 s) to wait for
+    consumer = AIOKafkaConsumer(**client_options(KafkaSettings(kafka_bootstrap=bootstrap)),
+                                enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     found: dict[str, Any] = {}
     try:
+        await consumer.topics()  # fetches the metadata that partitions_for_topic reads
+        numbers = sorted(consumer.partitions_for_topic(TOPIC_INTERACTIONS) or ())
+        consumer.assign([TopicPartition(TOPIC_INTERACTIONS, n) for n in numbers])
         deadline = time.monotonic() + timeout_s
         while event_ids - set(found) and time.monotonic() < deadline:
             for part in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():

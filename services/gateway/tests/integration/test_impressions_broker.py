@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pickwise_common import redis as rd
 from pickwise_common.breaker import RetryPolicy
 from pickwise_common.http import ServiceClient
-from pickwise_common.kafka import TOPIC_IMPRESSIONS, create_consumer, decode_message
+from pickwise_common.kafka import TOPIC_IMPRESSIONS, client_options, decode_message
 from pickwise_common.launcher.processes import free_port
 from pickwise_common.settings import KafkaSettings
 from pickwise_gateway.app import create_app
@@ -79,11 +80,15 @@ async def gateway(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _impressions_on_topic(bootstrap: str, request_ids: set[str], timeout_s: float = 60.0) -> dict[str, Any]:
-    consumer = create_consumer(KafkaSettings(kafka_bootstrap=bootstrap), [TOPIC_IMPRESSIONS],
-                               group_id=f"impressions-test-{uuid.uuid4().hex[:8]}")
+    # outside any consumer group: assigned partitions read from their start, no group join (~3 s) to wait for
+    consumer = AIOKafkaConsumer(**client_options(KafkaSettings(kafka_bootstrap=bootstrap)),
+                                enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     found: dict[str, Any] = {}
     try:
+        await consumer.topics()  # fetches the metadata that partitions_for_topic reads
+        numbers = sorted(consumer.partitions_for_topic(TOPIC_IMPRESSIONS) or ())
+        consumer.assign([TopicPartition(TOPIC_IMPRESSIONS, n) for n in numbers])
         deadline = time.monotonic() + timeout_s
         while request_ids - set(found) and time.monotonic() < deadline:
             for part in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():
