@@ -59,6 +59,22 @@ class Catalog:
         self.rating = self.columns.numbers["rating"]
         self.model_tokens = [frozenset(tokenize(i.model)) for i in items]
         self.series = [model_series(i.model) for i in items]
+        # the same facts as arrays, so fusion and ordering run in numpy over a pool of any size
+        self.n_groups = len(self.groups)
+        self.discount_pct = np.array([i.discount_pct or 0.0 for i in items], dtype=np.float64)
+        self.rating_or_zero = np.where(np.isnan(self.rating), 0.0, self.rating)
+        self.model_size = np.array([len(t) for t in self.model_tokens], dtype=np.int64)
+        postings: dict[str, list[int]] = {}
+        for n, tokens in enumerate(self.model_tokens):
+            for token in tokens:
+                postings.setdefault(token, []).append(n)
+        self.model_postings = {token: np.array(rows, dtype=np.int64) for token, rows in postings.items()}
+        self.series_codes: dict[tuple[str, ...], int] = {}
+        self.series_code = np.array([self.series_codes.setdefault(s, len(self.series_codes)) for s in self.series],
+                                    dtype=np.int64)
+        # each sort intent's key per item, smaller first (an unknown rating sorts as 0, after every rated item)
+        self.sort_key = {"price_asc": self.price, "price_desc": -self.price,
+                         "rating_desc": np.where(np.isnan(self.rating), 0.0, -self.rating)}
         # the last popularity fallback's order: the rating, or in a catalog without ratings (retail) the number
         # of invoices the item was on in the source (what ingest writes to catalog_by_rating_key)
         self.fallback_score = [float(i.rating) if i.rating is not None else float(i.attrs.get("invoices", 0))
@@ -112,7 +128,11 @@ class Catalog:
 
     def results(self, mask: np.ndarray, group_variants: bool = True) -> int:
         """How many results the masked items make: models (variant groups), or items when not grouped."""
-        return int(np.unique(self.group_of[mask]).size) if group_variants else int(mask.sum())
+        if not group_variants:
+            return int(np.count_nonzero(mask))
+        present = np.zeros(self.n_groups, dtype=bool)  # a mark per group: O(items), no sort
+        present[self.group_of[mask]] = True
+        return int(np.count_nonzero(present))
 
     def item(self, item_id: str) -> Item | None:
         n = self.index_of.get(item_id)

@@ -8,7 +8,7 @@ they stand for the filters ``price_min_inr`` / ``price_max_inr``, which mean the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,25 +88,53 @@ def _price_ranges(currency: str = "INR") -> list[tuple[float | None, float | Non
     return out
 
 
-def _size_values(values: set[float]) -> list[tuple[float | None, float | None, str]]:
+def _size_values(values: np.ndarray) -> list[tuple[float | None, float | None, str]]:
+    """The buckets of the sizes present (``values``: distinct, ascending, no NaN)."""
     out: list[tuple[float | None, float | None, str]] = []
-    if any(v < 1 for v in values):
+    if values.size and values[0] < 1:
         out.append((None, SUB_GB_MAX, "Under 1 GB"))
-    out += [(v, v, _gb(v)) for v in sorted(v for v in values if v >= 1)]
+    out += [(v, v, _gb(v)) for v in values[values >= 1].tolist()]
     return out
 
 
-def _count_ranges(name: str, column: np.ndarray, groups: np.ndarray,
+class _Models:
+    """Counts distinct models (variant groups) among subsets of the candidates: group codes renumbered
+    0..n-1 over the candidates (a mark per catalog group, no sort), so each count is one bincount of the
+    candidates' size; a count of rows when every candidate is its own model."""
+
+    def __init__(self, groups: np.ndarray, n_groups: int) -> None:
+        present = np.zeros(n_groups, dtype=bool)
+        present[groups] = True
+        self.size = int(np.count_nonzero(present))
+        self.distinct = self.size == groups.size
+        self.codes = groups if self.distinct else (np.cumsum(present) - 1)[groups]
+
+    def count(self, keep: np.ndarray) -> int:
+        if self.distinct:
+            return int(np.count_nonzero(keep))
+        return int(np.count_nonzero(np.bincount(self.codes[keep], minlength=self.size)))
+
+    def per_value(self, codes: np.ndarray, n_values: int) -> np.ndarray:
+        """Models per value code (``codes`` parallel to the candidates, -1 = none)."""
+        known = codes >= 0
+        if self.distinct:
+            return np.bincount(codes[known], minlength=n_values)
+        pairs = np.unique(self.codes[known] * n_values + codes[known])
+        return np.bincount(pairs % n_values, minlength=n_values)
+
+
+def _count_ranges(name: str, column: np.ndarray, models: _Models,
                   ranges: list[tuple[float | None, float | None, str]]) -> list[FacetValue]:
     out = []
-    with np.errstate(invalid="ignore"):  # NaN (unknown) is inside no range
+    known = ~np.isnan(column)  # NaN (unknown) is inside no range
+    with np.errstate(invalid="ignore"):
         for lo, hi, label in ranges:
-            keep = ~np.isnan(column)
+            keep = known.copy()
             if lo is not None:
                 keep &= column >= lo
             if hi is not None:
                 keep &= column <= hi
-            count = int(np.count_nonzero(np.bincount(groups[keep])))
+            count = models.count(keep)
             if count:
                 out.append(FacetValue(value=_range(lo, hi if name != "rating" else None), label=label, count=count))
     return out
@@ -115,16 +143,23 @@ def _count_ranges(name: str, column: np.ndarray, groups: np.ndarray,
 @dataclass(frozen=True)
 class _Columns:
     groups: np.ndarray   # variant group of each item, as an integer code
-    brands: list[str]
+    n_groups: int
+    brand_names: list[str]   # distinct brands, in catalog order
+    brands: np.ndarray   # brand code of each item (-1: no brand)
     numbers: dict[str, np.ndarray]
+    sizes: dict[str, np.ndarray]   # per size attribute: its distinct known values in the catalog, ascending
 
     @classmethod
     def of(cls, items: Sequence[Item]) -> _Columns:
         codes: dict[str, int] = {}
         groups = np.array([codes.setdefault(i.group_id, len(codes)) for i in items], dtype=np.int64)
+        brand_codes: dict[str, int] = {}
+        brands = np.array([brand_codes.setdefault(i.brand, len(brand_codes)) if i.brand else -1 for i in items],
+                          dtype=np.int64)
         numbers = {attr: np.array([np.nan if (v := getattr(i, attr)) is None else v for i in items], dtype=np.float64)
                    for attr in ("price", "ram_gb", "storage_gb", "rating")}
-        return cls(groups, [i.brand for i in items], numbers)
+        sizes = {attr: np.unique(numbers[attr][~np.isnan(numbers[attr])]) for attr in ("ram_gb", "storage_gb")}
+        return cls(groups, len(codes), list(brand_codes), brands, numbers, sizes)
 
 
 _CACHE_SIZE = 8   # a few catalogs, each loaded once or twice at a time
@@ -142,27 +177,52 @@ def _columns(items: Sequence[Item]) -> _Columns:
     return columns
 
 
-def facet_counts(items: Sequence[Item], candidates: Sequence[int], currency: str = "INR") -> Facets:
-    """Facet values present among the candidates (row numbers into ``items``, the catalog), each with its
-    count of distinct models; values no candidate has are left out. Brands by count (the top
+def _brands(columns: _Columns, rows: np.ndarray, models: _Models,
+            order: Callable[[np.ndarray], np.ndarray] | None) -> list[FacetValue]:
+    """Brands by count of models, then by name ignoring case; brands equal on both (names differing only in case)
+    in the order the candidates first show them, ``order`` being the candidates' order (default: as given)."""
+    codes = columns.brands[rows]
+    counts = models.per_value(codes, len(columns.brand_names))
+    present = np.flatnonzero(counts)
+    ranked = sorted(present.tolist(), key=lambda b: (-int(counts[b]), columns.brand_names[b].lower()))
+    keys = [(-int(counts[b]), columns.brand_names[b].lower()) for b in ranked]
+    if len(set(keys)) < len(keys):  # a tie only names in other case can make: settle it by first appearance
+        tied = [b for b, key in zip(ranked, keys, strict=True) if keys.count(key) > 1]
+        shown = rows[np.isin(codes, tied)]
+        shown = order(shown) if order is not None else shown
+        _, first = np.unique(columns.brands[shown], return_index=True)
+        seen = dict(zip(np.unique(columns.brands[shown]).tolist(), first.tolist(), strict=True))
+        ranked.sort(key=lambda b: (-int(counts[b]), columns.brand_names[b].lower(), seen.get(b, -1)))
+    return [FacetValue(value=columns.brand_names[b], label=columns.brand_names[b], count=int(counts[b]))
+            for b in ranked[:MAX_BRANDS]]
+
+
+def _sizes(columns: _Columns, attr: str, rows: np.ndarray, models: _Models) -> list[FacetValue]:
+    """One value per size the candidates have, plus one bucket for those under 1 GB."""
+    name = attr.removesuffix("_gb")
+    column = columns.numbers[attr][rows]
+    values = columns.sizes[attr]
+    if values.size > 64:  # many distinct sizes in the catalog: bucket only those of the candidates
+        values = np.unique(column[~np.isnan(column)])
+    return _count_ranges(name, column, models, _size_values(values))
+
+
+def facet_counts(items: Sequence[Item], candidates: Sequence[int] | np.ndarray, currency: str = "INR",
+                 order: Callable[[np.ndarray], np.ndarray] | None = None) -> Facets:
+    """Facet values present among the candidates (distinct row numbers into ``items``, the catalog), each with
+    its count of distinct models; values no candidate has are left out. Brands by count (the top
     ``MAX_BRANDS``; a catalog without brands has no brand facet), numeric facets in value order, price ranges
-    in ``currency``."""
+    in ``currency``. ``order`` puts candidates in result order (rows in, the same rows ordered out), for brands
+    that tie; without it the candidates' own order counts."""
     if not len(candidates):
         return {}
     columns = _columns(items)
     rows = np.asarray(candidates, dtype=np.int64)
-    groups = columns.groups[rows]
-    brands: dict[str, set[int]] = {}
-    for n, group in zip(rows.tolist(), groups.tolist(), strict=True):
-        if columns.brands[n]:
-            brands.setdefault(columns.brands[n], set()).add(group)
-    facets: Facets = {"brand": [FacetValue(value=brand, label=brand, count=len(members)) for brand, members in
-                                sorted(brands.items(), key=lambda kv: (-len(kv[1]), kv[0].lower()))][:MAX_BRANDS]}
-    ram, storage = columns.numbers["ram_gb"][rows], columns.numbers["storage_gb"][rows]
-    facets["price"] = _count_ranges("price", columns.numbers["price"][rows], groups, _price_ranges(currency))
-    facets["ram"] = _count_ranges("ram", ram, groups, _size_values(set(ram[~np.isnan(ram)].tolist())))
-    facets["storage"] = _count_ranges("storage", storage, groups,
-                                      _size_values(set(storage[~np.isnan(storage)].tolist())))
-    facets["rating"] = _count_ranges("rating", columns.numbers["rating"][rows], groups,
+    models = _Models(columns.groups[rows], columns.n_groups)
+    facets: Facets = {"brand": _brands(columns, rows, models, order)}
+    facets["price"] = _count_ranges("price", columns.numbers["price"][rows], models, _price_ranges(currency))
+    facets["ram"] = _sizes(columns, "ram_gb", rows, models)
+    facets["storage"] = _sizes(columns, "storage_gb", rows, models)
+    facets["rating"] = _count_ranges("rating", columns.numbers["rating"][rows], models,
                                      [(r, None, f"{_num(r)}★ & up") for r in RATING_MINS])
     return {name: values for name, values in facets.items() if values}

@@ -5,7 +5,6 @@ served from one catalog (``RetrieveRequest.catalog``): its in-memory ``Catalog``
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pickwise_common.constraints import canonical_filters, milvus_filter, relaxa
 from pickwise_common.embeddings import Embedder
 from pickwise_common.schemas import Candidate, Constraints, RetrieveRequest, RetrieveResponse
 from pickwise_common.telemetry import stage
-from pickwise_retriever import dense, fusion, vectors
+from pickwise_retriever import dense, fusion, ordering, vectors
 from pickwise_retriever.catalog import Catalog, model_series
 from pickwise_retriever.facets import facet_counts
 from pickwise_retriever.query_parser import ParsedQuery, merge_filters, parse_free_text, parse_query, refine
@@ -30,6 +29,7 @@ SERVICE = "retriever"
 MODEL_MATCH_WEIGHT = 0.2
 SERIES_MATCH_WEIGHT = 0.1
 INLINE_SEARCH_MAX_ITEMS = 20_000  # in-process dense search on the event loop up to this catalog size
+ORDER_HEAD_MIN = 64  # rows put in order first when only the first k results are needed from a larger pool
 PopularityLookup = Callable[[list[str]], Awaitable[dict[str, float]]]
 
 
@@ -53,17 +53,6 @@ def plan(request: RetrieveRequest) -> Planned:
         refined = True
     # explicit filters read like parsed ones ('samsung' → Samsung), or a 422 naming the value
     return Planned(parsed, merge_filters(constraints, canonical_filters(request.filters)), refined)
-
-
-def _order_key(sort: str, catalog: Catalog, n: int) -> float:
-    if sort == "price_asc":
-        return float(catalog.price[n])
-    if sort == "price_desc":
-        return -float(catalog.price[n])
-    if sort == "rating_desc":
-        value = catalog.rating[n]
-        return 0.0 if math.isnan(value) else -float(value)
-    return 0.0
 
 
 def catalog_expr(catalog: str, expr: str) -> str:
@@ -132,8 +121,7 @@ class Retriever:
         # and sizes are filters, not meaning, and the short texts repeat, so the query cache hits often
         text = " ".join([*c.brands, parsed.text]).strip() or ("phone" if catalog.name == DEFAULT_CATALOG else "gift")
 
-        bm25_scores: dict[str, float] = {}
-        dense_scores: dict[str, float] = {}
+        bm25_scores = dense_scores = fusion.Scores.empty()
         if request.mode in ("bm25", "hybrid"):
             t = time.perf_counter()
             with stage(SERVICE, "bm25"):
@@ -146,8 +134,7 @@ class Retriever:
             timings["embed"] = _ms(t)
             t = time.perf_counter()
             with stage(SERVICE, "dense"):
-                hits = await self._dense(catalog, vector, mask, search, pool)
-            dense_scores = {item_id: score for item_id, score in hits if item_id in catalog.index_of}
+                dense_scores = await self._dense(catalog, vector, mask, search, pool)
             timings["dense"] = _ms(t)
 
         t = time.perf_counter()
@@ -157,28 +144,37 @@ class Retriever:
             elif request.mode == "dense":
                 fused = fusion.min_max(dense_scores)
             elif request.fusion == "rrf":
-                fused = fusion.rrf([_ranked(bm25_scores), _ranked(dense_scores)])
+                fused = fusion.rrf([bm25_scores.ranked(), dense_scores.ranked()])
             else:
                 fused = fusion.weighted(bm25_scores, dense_scores, request.alpha)
-            pool_ids = self._pool(catalog, parsed, c, mask, fused, pool)
+            candidates = self._pool(catalog, parsed, c, mask, fused, pool)
+            # every item's fused score (0 where neither search found it), so the pool's are one gather away
+            relevance = np.zeros(len(catalog))
+            relevance[fused.rows] = fused.values
             if request.mode != "dense" and parsed.informative:
-                fused = self._model_match(catalog, pool_ids, fused, parsed.text)
-            ordered = self._order(catalog, pool_ids, fused, parsed, c, tier)
-            groups = self._group(catalog, ordered, mask, request.k, request.group_variants)
+                self._model_match(catalog, candidates, relevance, parsed.text)
+
+            def keys(rows: np.ndarray) -> list[np.ndarray]:
+                return self._order_keys(catalog, rows, relevance, parsed, c, tier)
+
+            groups = self._first_groups(catalog, candidates, keys, mask, request.k, request.group_variants)
         timings["fuse"] = _ms(t)
         t = time.perf_counter()
-        response.facets = facet_counts(catalog.items, ordered, currency=catalog.currency)
+        response.facets = facet_counts(catalog.items, candidates, currency=catalog.currency,
+                                       order=lambda rows: ordering.first(rows, keys(rows), rows.size))
         timings["facets"] = _ms(t)
 
         t = time.perf_counter()
         with stage(SERVICE, "popularity"):
             pop = await popularity([catalog.items[n].item_id for n, _ in groups])
         timings["popularity"] = _ms(t)
+        bm25_of = dict(zip(bm25_scores.rows.tolist(), bm25_scores.values.tolist(), strict=True))
+        dense_of = dict(zip(dense_scores.rows.tolist(), dense_scores.values.tolist(), strict=True))
         for n, variants in groups:
             item = catalog.items[n]
             response.candidates.append(Candidate(
-                item=item, bm25_score=bm25_scores.get(item.item_id), dense_score=dense_scores.get(item.item_id),
-                fused_score=round(fused.get(item.item_id, 0.0), 6), satisfies=satisfies(item, c),
+                item=item, bm25_score=bm25_of.get(n), dense_score=dense_of.get(n),
+                fused_score=round(float(relevance[n]), 6), satisfies=satisfies(item, c),
                 variant_ids=[catalog.items[v].item_id for v in variants],
                 popularity=pop.get(item.item_id, 0.0)))
         timings["total"] = _ms(started)
@@ -205,62 +201,66 @@ class Retriever:
         return cached[1]
 
     async def _dense(self, catalog: Catalog, vector: np.ndarray, mask: np.ndarray, search: Constraints,
-                     limit: int) -> list[tuple[str, float]]:
-        """Top ``limit`` by inner product within the filter: in process over the catalog's vectors (the same
-        exact search as Milvus FLAT, ``mask`` = the filter), or in Milvus for a catalog above the limit."""
+                     limit: int) -> fusion.Scores:
+        """Top ``limit`` rows by inner product within the filter, best first: in process over the catalog's
+        vectors (the same exact search as Milvus FLAT, ``mask`` = the filter), or in Milvus for a catalog above
+        the limit (hits of ids the loaded catalog lacks are dropped)."""
         copy = await self.catalog_vectors(catalog)
         if copy is not None:
             if len(copy) <= INLINE_SEARCH_MAX_ITEMS:  # well under a millisecond: no thread hop
-                return copy.search(vector, mask, limit)
-            return await anyio.to_thread.run_sync(copy.search, vector, mask, limit)
+                return fusion.Scores(*copy.search_rows(vector, mask, limit))
+            return fusion.Scores(*await anyio.to_thread.run_sync(copy.search_rows, vector, mask, limit))
         expr = catalog_expr(catalog.name, milvus_filter(search, catalog.columns))
-        return await anyio.to_thread.run_sync(
+        hits = await anyio.to_thread.run_sync(
             lambda: dense.search(self.milvus, self.collection, vector.tolist(), expr, limit))
+        known = [(catalog.index_of[item_id], score) for item_id, score in hits if item_id in catalog.index_of]
+        return fusion.Scores(np.array([n for n, _ in known], dtype=np.int64),
+                             np.array([score for _, score in known], dtype=np.float64))
 
-    def _bm25(self, catalog: Catalog, text: str, mask: np.ndarray, limit: int) -> dict[str, float]:
+    def _bm25(self, catalog: Catalog, text: str, mask: np.ndarray, limit: int) -> fusion.Scores:
         tokens = tokenize(text)
         if not tokens:
-            return {}
+            return fusion.Scores.empty()
         scores = catalog.bm25.scores(tokens)
         scores = np.where(mask, scores, 0.0)
         positive = np.flatnonzero(scores > 0)
         if positive.size > limit:
             positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
-        return {catalog.items[n].item_id: float(scores[n]) for n in positive}
+        return fusion.Scores(positive.astype(np.int64), scores[positive].astype(np.float64))
 
-    def _model_match(self, catalog: Catalog, pool: list[int], fused: dict[str, float],
-                     text: str) -> dict[str, float]:
+    def _model_match(self, catalog: Catalog, pool: np.ndarray, relevance: np.ndarray, text: str) -> None:
         """Lexical precision on the model name: the share of an item's model tokens the query names, so
         "hot 10" puts the Hot 10 above the Hot 10 Play that BM25 scores almost the same; and the same
-        series ("Note 11S" → the Note phones before the Hot 11S), which shoppers take as the nearer miss."""
-        query = set(tokenize(text))
+        series ("Note 11S" → the Note phones before the Hot 11S), which shoppers take as the nearer miss.
+        Adds each pool item's bonus to ``relevance`` (indexed by catalog row) in place."""
+        bonus = np.zeros(pool.size)
+        postings = [rows for token in set(tokenize(text)) if (rows := catalog.model_postings.get(token)) is not None]
+        if postings:
+            named = np.zeros(len(catalog), dtype=np.int64)  # per item: how many of its model tokens the query names
+            for rows in postings:
+                named[rows] += 1
+            shared, size = named[pool], catalog.model_size[pool]
+            hit = shared > 0
+            bonus[hit] = MODEL_MATCH_WEIGHT * shared[hit] / size[hit]
         series = model_series(text)
-        out = dict(fused)
-        for n in pool:
-            model = catalog.model_tokens[n]
-            bonus = 0.0
-            if model and query & model:
-                bonus += MODEL_MATCH_WEIGHT * len(query & model) / len(model)
-            if series and catalog.series[n] == series:
-                bonus += SERIES_MATCH_WEIGHT
-            if bonus:
-                item_id = catalog.items[n].item_id
-                out[item_id] = out.get(item_id, 0.0) + bonus
-        return out
+        code = catalog.series_codes.get(series) if series else None
+        if code is not None:
+            bonus[catalog.series_code[pool] == code] += SERIES_MATCH_WEIGHT
+        given = bonus != 0
+        relevance[pool[given]] += bonus[given]
 
     def _pool(self, catalog: Catalog, parsed: ParsedQuery, c: Constraints, mask: np.ndarray,
-              fused: dict[str, float], limit: int) -> list[int]:
-        """The candidates to order: what the searches found; with a query that only states constraints,
-        the whole filtered set (so "cheapest …" is the cheapest of all, not of the nearest 400)."""
-        index_of = catalog.index_of
-        found = [index_of[i] for i in fused if i in index_of and mask[index_of[i]]]
-        if parsed.informative and found:
+              fused: fusion.Scores, limit: int) -> np.ndarray:
+        """The candidates to order (catalog rows, distinct): what the searches found; with a query that only
+        states constraints, the whole filtered set (so "cheapest …" is the cheapest of all, not of the nearest
+        400)."""
+        found = fused.rows[mask[fused.rows]]
+        if parsed.informative and found.size:
             return found
         everything = np.flatnonzero(mask)
         if everything.size > limit * 4 and c.sort != "relevance":
-            key = np.array([_order_key(c.sort, catalog, n) for n in everything])
-            everything = everything[np.argsort(key, kind="stable")[:limit * 4]]
-        return sorted(set(found) | set(everything.tolist()))
+            everything = ordering.first(everything, [catalog.sort_key[c.sort][everything]], limit * 4)
+        return np.union1d(found, everything)
 
     def _relax(self, catalog: Catalog, c: Constraints, k: int, group_variants: bool
                ) -> tuple[np.ndarray, np.ndarray, Constraints, list[str]]:
@@ -278,21 +278,39 @@ class Retriever:
             searched, relaxed = looser, fields
         return mask, tier, searched, relaxed
 
-    def _order(self, catalog: Catalog, pool: list[int], fused: dict[str, float], parsed: ParsedQuery,
-               c: Constraints, tier: np.ndarray) -> list[int]:
-        prefer = parsed.prefer
+    def _order_keys(self, catalog: Catalog, rows: np.ndarray, relevance: np.ndarray, parsed: ParsedQuery,
+                    c: Constraints, tier: np.ndarray) -> list[np.ndarray]:
+        """The ordering of results as key arrays over ``rows``, primary first (then the row number): the
+        relaxation step an item first matched at (strict matches first) and how many of the exact RAM/storage
+        the shopper named it misses, the sort intent, relevance (plus the discount when the shopper asked for
+        one), rating (unknown = 0)."""
+        misses = np.zeros(rows.size, dtype=np.int64)
+        for name, value in parsed.prefer.items():
+            column = catalog.columns.numbers.get(name)
+            if column is not None:
+                misses += column[rows] != value  # an unknown (nan) size misses
+            else:
+                misses += np.fromiter((getattr(catalog.items[n], name) != value for n in rows.tolist()),
+                                      dtype=bool, count=rows.size)
+        keys = [tier[rows].astype(np.int64) * (len(parsed.prefer) + 1) + misses]
+        if c.sort in catalog.sort_key:
+            keys.append(catalog.sort_key[c.sort][rows])
+        score = relevance[rows]
+        if parsed.prefer_discount and c.sort == "relevance":
+            score = score + catalog.discount_pct[rows] / 100
+        return [*keys, -score, -catalog.rating_or_zero[rows]]
 
-        def key(n: int) -> tuple[float, ...]:
-            item = catalog.items[n]
-            misses = sum(1 for name, value in prefer.items() if getattr(item, name) != value)
-            relevance = fused.get(item.item_id, 0.0)
-            if parsed.prefer_discount and c.sort == "relevance":
-                relevance += (item.discount_pct or 0.0) / 100
-            rating = 0.0 if item.rating is None else item.rating
-            # strict matches first, then each relaxation step in turn
-            return (int(tier[n]), misses, _order_key(c.sort, catalog, n), -relevance, -rating, n)
-
-        return sorted(pool, key=key)
+    def _first_groups(self, catalog: Catalog, pool: np.ndarray, keys: Callable[[np.ndarray], list[np.ndarray]],
+                      mask: np.ndarray, k: int, group_variants: bool) -> list[tuple[int, list[int]]]:
+        """The first ``k`` results of the ordered pool: only a head of the order is sorted, made longer until it
+        holds ``k`` models (or is the whole pool)."""
+        pool_keys = keys(pool)
+        head = min(pool.size, max(ORDER_HEAD_MIN, 4 * k))
+        while True:
+            groups = self._group(catalog, ordering.first(pool, pool_keys, head).tolist(), mask, k, group_variants)
+            if len(groups) >= k or head >= pool.size:
+                return groups
+            head = min(pool.size, head * 4)
 
     def _group(self, catalog: Catalog, ordered: list[int], mask: np.ndarray, k: int,
                group_variants: bool) -> list[tuple[int, list[int]]]:
@@ -336,10 +354,6 @@ class Retriever:
             if len(out) >= k:
                 break
         return out
-
-
-def _ranked(scores: dict[str, float]) -> list[str]:
-    return [k for k, _ in sorted(scores.items(), key=lambda kv: -kv[1])]
 
 
 def _ms(start: float) -> float:

@@ -67,8 +67,8 @@ async def test_in_process_search_returns_what_milvus_returns(catalog: Catalog, m
         if not mask.any():
             continue
         query = copy.matrix[rng.randrange(len(catalog))]
-        ours = await in_process._dense(catalog, query, mask, c, 100)
-        theirs = await in_milvus._dense(catalog, query, mask, c, 100)
+        ours = (await in_process._dense(catalog, query, mask, c, 100)).pairs()
+        theirs = (await in_milvus._dense(catalog, query, mask, c, 100)).pairs()
         # the same top 100 up to ties (identical listings have identical vectors), scores equal in float32
         assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5), c
         cutoff = ours[-1][1]

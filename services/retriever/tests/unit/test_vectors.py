@@ -113,14 +113,14 @@ async def test_a_reloaded_catalog_copies_the_vectors_again_so_search_follows_the
     store = Store(old)
     retriever = Retriever(_catalog(), None, store, "items", dense_in_process_max_items=10)  # type: ignore[arg-type]
     everything = np.ones(4, dtype=bool)
-    first = await retriever._dense(retriever.catalog, old[2], everything, None, 1)  # type: ignore[arg-type]
-    assert first[0][0] == "t-2" and len(store.filters) == 1
+    first = (await retriever._dense(retriever.catalog, old[2], everything, None, 1)).pairs()  # type: ignore[arg-type]
+    assert first[0][0] == 2 and len(store.filters) == 1
     await retriever._dense(retriever.catalog, old[2], everything, None, 1)  # type: ignore[arg-type]
     assert len(store.filters) == 1  # same catalog object: the copy is reused
     store.rows = Store(new).rows  # a new ingest wrote other vectors; the refresh loads the catalog again
     retriever.catalog = _catalog()
-    again = await retriever._dense(retriever.catalog, new[3], everything, None, 1)  # type: ignore[arg-type]
-    assert again[0][0] == "t-3" and len(store.filters) == 2
+    again = (await retriever._dense(retriever.catalog, new[3], everything, None, 1)).pairs()  # type: ignore[arg-type]
+    assert again[0][0] == 3 and len(store.filters) == 2
     assert store.searches == 0
 
 
@@ -130,5 +130,6 @@ async def test_a_catalog_above_the_limit_searches_in_milvus() -> None:
 
     store = Store(unit_rows(4))
     retriever = Retriever(_catalog(), None, store, "items", dense_in_process_max_items=3)  # type: ignore[arg-type]
-    hits = await retriever._dense(retriever.catalog, unit_rows(1)[0], np.ones(4, dtype=bool), Constraints(), 5)
-    assert hits == [("t-0", 1.0)] and store.searches == 1 and store.filters == []
+    everything = np.ones(4, dtype=bool)
+    hits = (await retriever._dense(retriever.catalog, unit_rows(1)[0], everything, Constraints(), 5)).pairs()
+    assert hits == [(0, 1.0)] and store.searches == 1 and store.filters == []
