@@ -29,6 +29,7 @@ from pickwise_common.launcher.infra import (
     Infra,
     InfraConfig,
     postgres_ready,
+    redis_ready,
     restart_broker,
     start_broker,
     start_broker_gate,
@@ -60,7 +61,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         infra.processes["redis"] = start_redis(cfg, logs)
         infra.processes["postgres"] = start_postgres(cfg, logs)
         wait_until(lambda: port_open(cfg.host, cfg.broker_port), timeout_s=30, what="broker")
-        wait_until(lambda: port_open(cfg.host, cfg.redis_port), timeout_s=30, what="redis")
+        wait_until(lambda: redis_ready(cfg.host, cfg.redis_port), timeout_s=30, what="redis")
         wait_until(lambda: postgres_ready(cfg), timeout_s=60, what="postgres", interval_s=0.2)
         asyncio.run(prepare_infra(cfg))
         _seed_catalog_items(cfg.redis_url)

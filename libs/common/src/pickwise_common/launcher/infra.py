@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -337,6 +338,17 @@ def postgres_ready(cfg: InfraConfig) -> bool:
     return result.returncode == 0
 
 
+def redis_ready(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """True once Redis answers PING with PONG. An open port is not enough: while it replays its append-only file
+    (a restart over a large data set) it accepts connections and answers every command with -LOADING."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0, mlflow: bool = True, wait_for_mlflow: bool = True,
                 mlflow_timeout_s: float = 180.0) -> Infra:
     """Start the processes side by side, then wait for each to accept connections. MLflow starts as soon as
@@ -355,7 +367,7 @@ def start_infra(cfg: InfraConfig, *, timeout_s: float = 60.0, mlflow: bool = Tru
         infra.processes["milvus"] = start_milvus(cfg, logs)
         wait_until(lambda: port_open(cfg.host, cfg.broker_port), timeout_s=timeout_s, what="broker",
                    process=infra.processes["broker"])
-        wait_until(lambda: port_open(cfg.host, cfg.redis_port), timeout_s=timeout_s, what="redis",
+        wait_until(lambda: redis_ready(cfg.host, cfg.redis_port), timeout_s=timeout_s, what="redis",
                    process=infra.processes["redis"])
         wait_until(lambda: postgres_ready(cfg), timeout_s=timeout_s, what="postgres",
                    process=infra.processes["postgres"], interval_s=0.2)
