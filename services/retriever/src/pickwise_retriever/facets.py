@@ -88,15 +88,6 @@ def _price_ranges(currency: str = "INR") -> list[tuple[float | None, float | Non
     return out
 
 
-def _size_values(values: np.ndarray) -> list[tuple[float | None, float | None, str]]:
-    """The buckets of the sizes present (``values``: distinct, ascending, no NaN)."""
-    out: list[tuple[float | None, float | None, str]] = []
-    if values.size and values[0] < 1:
-        out.append((None, SUB_GB_MAX, "Under 1 GB"))
-    out += [(v, v, _gb(v)) for v in values[values >= 1].tolist()]
-    return out
-
-
 class _Models:
     """Counts distinct models (variant groups) among subsets of the candidates: group codes renumbered
     0..n-1 over the candidates (a mark per catalog group, no sort), so each count is one bincount of the
@@ -148,6 +139,7 @@ class _Columns:
     brands: np.ndarray   # brand code of each item (-1: no brand)
     numbers: dict[str, np.ndarray]
     sizes: dict[str, np.ndarray]   # per size attribute: its distinct known values in the catalog, ascending
+    size_codes: dict[str, np.ndarray]   # per size attribute, per item: the index of its value in sizes (-1: unknown)
 
     @classmethod
     def of(cls, items: Sequence[Item]) -> _Columns:
@@ -159,7 +151,9 @@ class _Columns:
         numbers = {attr: np.array([np.nan if (v := getattr(i, attr)) is None else v for i in items], dtype=np.float64)
                    for attr in ("price", "ram_gb", "storage_gb", "rating")}
         sizes = {attr: np.unique(numbers[attr][~np.isnan(numbers[attr])]) for attr in ("ram_gb", "storage_gb")}
-        return cls(groups, len(codes), list(brand_codes), brands, numbers, sizes)
+        size_codes = {attr: np.where(np.isnan(numbers[attr]), -1, np.searchsorted(sizes[attr], numbers[attr]))
+                      for attr in sizes}
+        return cls(groups, len(codes), list(brand_codes), brands, numbers, sizes, size_codes)
 
 
 _CACHE_SIZE = 8   # a few catalogs, each loaded once or twice at a time
@@ -198,13 +192,19 @@ def _brands(columns: _Columns, rows: np.ndarray, models: _Models,
 
 
 def _sizes(columns: _Columns, attr: str, rows: np.ndarray, models: _Models) -> list[FacetValue]:
-    """One value per size the candidates have, plus one bucket for those under 1 GB."""
-    name = attr.removesuffix("_gb")
-    column = columns.numbers[attr][rows]
-    values = columns.sizes[attr]
-    if values.size > 64:  # many distinct sizes in the catalog: bucket only those of the candidates
-        values = np.unique(column[~np.isnan(column)])
-    return _count_ranges(name, column, models, _size_values(values))
+    """One value per size of 1 GB and more the candidates have (the range "v-v"), after one bucket for sizes
+    up to ``SUB_GB_MAX``, when any candidate has one."""
+    values, codes = columns.sizes[attr], columns.size_codes[attr][rows]
+    out = []
+    sub_gb = int(np.searchsorted(values, SUB_GB_MAX, side="right"))   # codes below this are sub-GB sizes
+    if sub_gb and (count := models.count((codes >= 0) & (codes < sub_gb))):
+        out.append(FacetValue(value=_range(None, SUB_GB_MAX), label="Under 1 GB", count=count))
+    per_value = models.per_value(codes, values.size)
+    for code in range(int(np.searchsorted(values, 1.0)), values.size):
+        if per_value[code]:
+            value = float(values[code])
+            out.append(FacetValue(value=_range(value, value), label=_gb(value), count=int(per_value[code])))
+    return out
 
 
 def facet_counts(items: Sequence[Item], candidates: Sequence[int] | np.ndarray, currency: str = "INR",
