@@ -307,3 +307,11 @@ def test_a_large_pool_orders_only_its_head_yet_returns_the_same_models() -> None
     assert [n for n, _ in groups] == firsts[:40]
     assert all(len(variants) == 7 for _, variants in groups)
     assert not math.isnan(relevance.sum())
+
+
+def test_results_counts_the_models_a_mask_keeps_or_its_items_ungrouped() -> None:
+    catalog = random_catalog(random.Random(3), 200)
+    mask = np.random.default_rng(3).random(200) < 0.4
+    assert catalog.results(mask) == len({catalog.items[n].group_id for n in np.flatnonzero(mask)})
+    assert catalog.results(mask, group_variants=False) == int(mask.sum())
+    assert catalog.results(np.zeros(200, dtype=bool)) == 0
