@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from pickwise_common import app as app_module
 from pickwise_common.settings import ServiceSettings
 
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1 or ":" not in args[0]:
         sys.exit("usage: python -m pickwise_common.serve package.module:create_app")
     settings = ServiceSettings()
+    app_module.FREEZE_HEAP_AFTER_STARTUP = True
     uvicorn.run(args[0], factory=True, host=settings.host, port=settings.port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_s),
                 loop="uvloop", http="httptools", lifespan="on")

@@ -173,3 +173,19 @@ async def test_plain_request_id_is_kept() -> None:
     async with client(make_app()) as c:
         response = await c.get("/healthz", headers={"X-Request-ID": "shop-7f3a:42"})
     assert response.headers["x-request-id"] == "shop-7f3a:42"
+
+
+async def test_a_served_app_freezes_its_startup_heap_and_a_test_app_does_not(monkeypatch) -> None:
+    import gc
+
+    from pickwise_common import app as app_module
+
+    gc.unfreeze()
+    try:
+        async with make_app().router.lifespan_context(FastAPI()):
+            assert gc.get_freeze_count() == 0  # the default: many apps in one test process
+        monkeypatch.setattr(app_module, "FREEZE_HEAP_AFTER_STARTUP", True)  # what pickwise_common.serve sets
+        async with make_app().router.lifespan_context(FastAPI()):
+            assert gc.get_freeze_count() > 1000  # modules, schemas, the app: out of every full collection
+    finally:
+        gc.unfreeze()

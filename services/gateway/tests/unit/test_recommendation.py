@@ -2,6 +2,7 @@
 failure degrades to, and the citation check."""
 
 import asyncio
+import gc
 import json
 
 import httpx
@@ -169,6 +170,18 @@ async def test_identical_retrievals_are_served_from_the_cache(fakes) -> None:
                                 request_id="r", variant=VARIANT_A)
     assert len(fakes.seen["retriever"]) == 1
     assert len(fakes.seen["reranker"]) == 2  # personalisation still runs per request
+
+
+async def test_cached_retrievals_hold_no_objects_the_garbage_collector_walks(fakes) -> None:
+    gateway = recommender(fakes)
+    first = await gateway.recommend(RecommendationRequest(query="phone", generate=False), request_id="r1",
+                                    variant=VARIANT_A)
+    entries = [value for _, value in gateway.retrievals._entries.values()]
+    assert len(entries) == 1 and not gc.is_tracked(entries[0])  # the answer's bytes, not a tree of models
+    again = await gateway.recommend(RecommendationRequest(query="phone", generate=False), request_id="r2",
+                                    variant=VARIANT_A)
+    assert [i.item_id for i in again.items] == [i.item_id for i in first.items]
+    assert len(fakes.seen["retriever"]) == 1
 
 
 async def test_retrieval_cache_can_be_turned_off(fakes) -> None:
