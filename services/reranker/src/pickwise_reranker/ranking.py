@@ -49,7 +49,11 @@ def rescale(scores: Sequence[float], floor: float = RANKER_FLOOR) -> list[float]
 
 def combine_base(fused: Sequence[float], ce: Sequence[float] | None, ranker: Sequence[float] | None,
                  ce_weight: float) -> list[float]:
-    """The positive base score each candidate's boost multiplies."""
+    """The positive base score each candidate's boost multiplies.
+
+    Without a cross-encoder or a ranker the base is the retriever's order itself: fused scores lifted so
+    they never increase down the list (decision 1003c). The retriever orders by more than the fused score
+    (relaxation step, named RAM/storage, model groups), so raw fused scores would re-sort its list."""
     n = len(fused)
     if ranker is not None:
         base = rescale(ranker)
@@ -58,14 +62,31 @@ def combine_base(fused: Sequence[float], ce: Sequence[float] | None, ranker: Seq
     elif ce is not None:
         base = list(ce)
     else:
-        base = [float(f) for f in fused]
+        base = retrieval_order_scores(fused)
     return [max(MIN_BASE, b) for b in base[:n]]
 
 
-def order(candidates: Sequence[Candidate], base: Sequence[float], boosts: Sequence[BoostDetail]) -> list[int]:
-    """Indices by final score, descending; ties keep retrieval order."""
+def retrieval_order_scores(fused: Sequence[float]) -> list[float]:
+    """Each fused score raised to the highest score below it in the list: non-increasing in list order."""
+    out = [max(MIN_BASE, float(f)) for f in fused]
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = max(out[i], out[i + 1])
+    return out
+
+
+def order(candidates: Sequence[Candidate], base: Sequence[float], boosts: Sequence[BoostDetail],
+          keep_retrieval_order: bool = False) -> list[int]:
+    """Indices by final score, descending; ties keep retrieval order. A query that asked for an order
+    ('cheapest', 'top rated') keeps the retriever's, which already applied it: no score re-sorts it."""
+    if keep_retrieval_order:
+        return list(range(len(candidates)))
     finals = [b * d.multiplier for b, d in zip(base, boosts, strict=True)]
     return sorted(range(len(candidates)), key=lambda i: (-finals[i], i))
+
+
+def asks_for_order(parsed: object) -> bool:
+    """The query stated a sort ('cheapest', 'best rated'): its parse carries a sort other than relevance."""
+    return getattr(parsed, "sort", "relevance") != "relevance"
 
 
 @dataclass
@@ -119,7 +140,7 @@ class Reranker:
         timings["features"] = _ms(t)
 
         ranked = []
-        for rank, i in enumerate(order(cands, base, boosts)[:request.k], start=1):
+        for rank, i in enumerate(order(cands, base, boosts, asks_for_order(request.parsed))[:request.k], start=1):
             cand = cands[i]
             ranked.append(RankedItem(
                 item=cand.item, score=round(base[i] * boosts[i].multiplier, 6), rank=rank,

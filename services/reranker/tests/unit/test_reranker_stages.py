@@ -150,6 +150,37 @@ def test_base_is_fused_score_without_models():
     assert combine_base([0.9, 0.1, 0.0], None, None, 0.5) == [0.9, 0.1, 1e-6]
 
 
+def test_base_without_models_never_rises_down_the_retrieval_list():
+    # the retriever ranks a relaxed-constraint or different-size item below a higher fused score
+    assert combine_base([0.2, 0.5, 0.1, 0.3, 0.0], None, None, 0.5) == [0.5, 0.5, 0.3, 0.3, 1e-6]
+
+
+async def test_without_models_and_boosts_the_retrieval_order_stands(make_candidate):
+    fused = [0.01, 0.03, 0.02, 0.05, 0.04]
+    cands = [make_candidate(f"c{i}", fused=f) for i, f in enumerate(fused)]
+    response = await Reranker(weights=BoostWeights()).rerank(RerankRequest(query="phone", candidates=cands, k=5))
+    assert [r.item.item_id for r in response.items] == [f"c{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize(("sort", "keeps"), [("price_asc", True), ("rating_desc", True), ("price_desc", True),
+                                              ("relevance", False)])
+async def test_a_query_that_asked_for_an_order_keeps_it_whatever_the_boosts(make_candidate, monkeypatch, sort,
+                                                                           keeps):
+    from pickwise_reranker import ranking
+
+    cands = [make_candidate(f"c{i}", fused=0.05) for i in range(4)]
+
+    async def signals(*_args, **_kwargs):
+        return UserSignals(popularity={"c3": 100.0}, popularity_max=100.0)
+
+    monkeypatch.setattr(ranking, "fetch_signals", signals)
+    reranker = Reranker(weights=BoostWeights(), redis=object())  # type: ignore[arg-type]
+    response = await reranker.rerank(RerankRequest(query="cheapest phone", candidates=cands, k=4,
+                                                   parsed=Constraints(sort=sort)))
+    ids = [r.item.item_id for r in response.items]
+    assert ids == (["c0", "c1", "c2", "c3"] if keeps else ["c3", "c0", "c1", "c2"])
+
+
 def test_base_mixes_rescaled_ranker_and_cross_encoder():
     base = combine_base([0.1, 0.1], [0.8, 0.4], [5.0, -1.0], 0.25)
     assert base == [pytest.approx(0.75 * 1.0 + 0.25 * 0.8), pytest.approx(0.75 * 0.1 + 0.25 * 0.4)]
