@@ -12,6 +12,7 @@ import asyncio
 import gc
 import hmac
 import logging
+import os
 import re
 import time
 import uuid
@@ -25,7 +26,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +40,7 @@ from pickwise_common.metrics import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
     SERVICE_INFO,
+    metrics_exposition,
 )
 from pickwise_common.settings import ServiceSettings
 from pickwise_common.telemetry import (
@@ -252,9 +254,11 @@ def package_version(dist: str) -> str:
         return "0.0.0"
 
 
-# set by ``pickwise_common.serve`` (a served process runs one app); tests that start many apps in one process
-# leave it off, so they neither pay a full collection per app nor keep each app's start-up heap frozen
-FREEZE_HEAP_AFTER_STARTUP = False
+# set by ``pickwise_common.serve`` (a served process runs one app; its environment variable reaches the worker
+# processes it spawns); tests that start many apps in one process leave it off, so they neither pay a full
+# collection per app nor keep each app's start-up heap frozen
+FREEZE_HEAP_ENV = "PICKWISE_FREEZE_HEAP_AFTER_STARTUP"
+FREEZE_HEAP_AFTER_STARTUP = os.environ.get(FREEZE_HEAP_ENV) == "1"
 
 
 def _after_startup() -> None:
@@ -319,7 +323,7 @@ def service_app(name: str, settings: ServiceSettings, *, lifespan: Lifespan | No
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.admission_max_in_flight > 0:
         # inside RequestContextMiddleware: a shed request still has its request id and is counted

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
                      1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -104,3 +106,18 @@ class PoolCollector:
 
 POOLS = PoolCollector()
 REGISTRY.register(POOLS)
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_exposition() -> bytes:
+    """What ``/metrics`` answers. A service run as several worker processes (``PICKWISE_WORKERS``; its server
+    sets ``PROMETHEUS_MULTIPROC_DIR``) answers the sum over its workers — counters and histograms added, gauges
+    per worker ``pid`` — whichever worker the scrape reached, plus that worker's pool gauges."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return generate_latest()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    registry.register(POOLS)
+    return generate_latest(registry)

@@ -56,6 +56,9 @@ class ServiceSettings(PickwiseSettings):
     admission_max_in_flight: int = Field(default=0, ge=0)
     admission_queue_max: int = Field(default=32, ge=0)
     admission_queue_timeout_ms: int = Field(default=300, ge=0)
+    # Worker processes of this service (uvicorn workers sharing the port; decision 0910). Each worker runs the
+    # whole app (its own connections, caches, models); /metrics then sums the workers (Prometheus multiprocess).
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -189,3 +189,33 @@ async def test_a_served_app_freezes_its_startup_heap_and_a_test_app_does_not(mon
             assert gc.get_freeze_count() > 1000  # modules, schemas, the app: out of every full collection
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(("env", "cpus", "expected"), [
+    ({}, 2, 1), ({}, 8, 4), ({}, 64, 4), ({}, 1, 1),
+    ({"PICKWISE_GATEWAY_WORKERS": "3"}, 2, 3), ({"PICKWISE_GATEWAY_WORKERS": " Auto "}, 6, 3),
+])
+def test_gateway_workers_default_to_half_the_cores_at_most_four(env, cpus, expected) -> None:
+    from pickwise_common.launcher.stack import SERVICES
+
+    gateway = next(s for s in SERVICES if s.name == "gateway")
+    assert gateway.workers(env, cpu_count=cpus) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "65", "two", ""])
+def test_a_bad_workers_setting_names_the_variable(raw) -> None:
+    from pickwise_common.launcher.processes import StartupError
+    from pickwise_common.launcher.stack import SERVICES
+
+    session = next(s for s in SERVICES if s.name == "session")
+    with pytest.raises(StartupError, match="PICKWISE_SESSION_WORKERS"):
+        session.workers({"PICKWISE_SESSION_WORKERS": raw})
+
+
+def test_single_process_services_and_the_monitor() -> None:
+    from pickwise_common.launcher.stack import SERVICES
+
+    by_name = {s.name: s for s in SERVICES}
+    assert by_name["session"].workers({}, cpu_count=16) == 1
+    assert by_name["event-consumer"].workers({}, cpu_count=16) == 1
+    assert by_name["monitor"].workers({"PICKWISE_MONITOR_WORKERS": "4"}, cpu_count=16) == 1

@@ -132,9 +132,12 @@ def _print_urls(config: StackConfig) -> None:
     print(f"  Web page      {config.url('gateway')}/")
     print(f"  API docs      {config.url('gateway')}/docs")
     print(f"  API key       {key}   (header X-API-Key; set PICKWISE_API_KEYS to change)")
+    env = config.service_env()
     for spec in SERVICES:
-        print(f"  {spec.name:<14}{config.url(spec.name)}   (/readyz, /metrics)" if len(spec.name) < 14
-              else f"  {spec.name} {config.url(spec.name)}   (/readyz, /metrics)")
+        workers = spec.workers(env)
+        extra = f", {workers} worker processes" if workers > 1 else ""
+        print(f"  {spec.name:<14}{config.url(spec.name)}   (/readyz, /metrics{extra})" if len(spec.name) < 14
+              else f"  {spec.name} {config.url(spec.name)}   (/readyz, /metrics{extra})")
     print(f"  Kafka         {infra.kafka_bootstrap}")
     print(f"  Redis         {infra.redis_url}")
     print(f"  Postgres      {infra.postgres_url}")

@@ -37,6 +37,30 @@ class ServiceSpec:
     module: str
     default_port: int
     app_module: str = "app"
+    # "auto": half the machine's cores, at most 4 (the CPU-bound request path); a number: that many; the
+    # monitor is a singleton (its controller must act once per round) and ignores the setting
+    default_workers: str = "1"
+    scalable: bool = True
+
+    @property
+    def workers_env(self) -> str:
+        return f"PICKWISE_{self.name.upper().replace('-', '_')}_WORKERS"
+
+    def workers(self, env: dict[str, str], cpu_count: int | None = None) -> int:
+        """Worker processes for this service: ``PICKWISE_<SERVICE>_WORKERS`` (a number or ``auto``), else its
+        default (decision 0910). A bad value is an error at start, naming the variable."""
+        if not self.scalable:
+            return 1
+        raw = env.get(self.workers_env, self.default_workers).strip().lower()
+        if raw == "auto":
+            return max(1, min(4, (cpu_count if cpu_count is not None else os.cpu_count() or 1) // 2))
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= 64:
+            raise StartupError(f"{self.workers_env}={raw!r}: expected a number of worker processes 1..64 or 'auto'")
+        return value
 
     @property
     def factory(self) -> str:
@@ -44,14 +68,14 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("retriever", "pickwise_retriever", 8001),
+    ServiceSpec("retriever", "pickwise_retriever", 8001, default_workers="auto"),
     ServiceSpec("reranker", "pickwise_reranker", 8002),
     ServiceSpec("generator", "pickwise_generator", 8003),
     ServiceSpec("session", "pickwise_session", 8004),
     ServiceSpec("event-consumer", "pickwise_event_consumer", 8005),
-    ServiceSpec("gateway", "pickwise_gateway", 8000),
+    ServiceSpec("gateway", "pickwise_gateway", 8000, default_workers="auto"),
     # after the services: experiment metrics and the rollout controller (pickwise-pipeline, decision 1006)
-    ServiceSpec("monitor", "pickwise_pipeline", 8006, app_module="monitor"),
+    ServiceSpec("monitor", "pickwise_pipeline", 8006, app_module="monitor", scalable=False),
 )
 
 
@@ -108,8 +132,9 @@ class Stack:
 
     def start_service(self, name: str) -> ManagedProcess:
         spec = next(s for s in SERVICES if s.name == name)
-        env = self.env() | {"PICKWISE_SERVICE_NAME": name, "PICKWISE_PORT": str(self.config.service_ports[name]),
-                            "PICKWISE_HOST": HOST}
+        env = self.env()
+        env |= {"PICKWISE_SERVICE_NAME": name, "PICKWISE_PORT": str(self.config.service_ports[name]),
+                "PICKWISE_HOST": HOST, "PICKWISE_WORKERS": str(spec.workers(env))}
         proc = ManagedProcess(name, [sys.executable, "-m", "pickwise_common.serve", spec.factory],
                               self.config.data_dir / "logs" / f"{name}.log", env=env).start()
         self.services[name] = proc
@@ -122,7 +147,7 @@ class Stack:
         spec = next(s for s in SERVICES if s.name == name)
         port = free_port()
         full_env = self.env() | {"PICKWISE_SERVICE_NAME": name, "PICKWISE_PORT": str(port),
-                                 "PICKWISE_HOST": HOST} | (env or {})
+                                 "PICKWISE_HOST": HOST, "PICKWISE_WORKERS": "1"} | (env or {})
         proc = ManagedProcess(f"{name}-{port}", [sys.executable, "-m", "pickwise_common.serve", spec.factory],
                               self.config.data_dir / "logs" / f"{name}-{port}.log", env=full_env).start()
         url = f"http://{HOST}:{port}"
