@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from pickwise_client import AsyncClient, PickwiseAPIError, ResultItem, ServiceUnavailable
+from pickwise_pipeline.bench import StackCpu
 from pickwise_pipeline.progress import Progress
 
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
@@ -143,6 +144,8 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s,
                            limits=limits) as client:
         before = await _processed_total(client.http, args.consumer_url) if args.consumer_url else None
+        cpu = StackCpu(args.gateway_url, client.http)
+        await cpu.start()
 
         def event(worker: int, n: int) -> dict[str, Any]:
             return {"type": "view" if n % 5 else "click", "user_id": f"bench-ev-{worker}-{n % 50}",
@@ -187,14 +190,19 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
             "request_latency_ms": summary_ms(latencies)}
         if before is not None:
             target = before + counts["accepted"]
+            processed = before
             deadline = time.perf_counter() + 300
             while time.perf_counter() < deadline:
-                if await _processed_total(client.http, args.consumer_url) >= target:
+                processed = await _processed_total(client.http, args.consumer_url)
+                if processed >= target:
                     break
                 await asyncio.sleep(0.2)
             drained = time.perf_counter() - began
+            report["consumer_processed"] = int(processed - before)
             report["consumer_caught_up_after_s"] = round(drained, 2)
             report["consumer_applied_per_s"] = round(counts["accepted"] / drained, 1)
+        # from the start to the consumer having applied them all (or the send phase, without a consumer URL)
+        report["cpu_ms_per_event"] = await cpu.per_request(counts["accepted"])
     return report
 
 
