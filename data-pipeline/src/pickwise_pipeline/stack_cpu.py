@@ -47,24 +47,34 @@ def label_of(cmdline: list[str], parent_label: str | None = None) -> str:
     return parent_label or exe or "unknown"
 
 
-def listening_pid(port: int) -> int | None:
-    """The pid listening on 127.0.0.1/0.0.0.0 ``port`` (None when none of this user's processes does)."""
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-            return conn.pid
-    return None
+def listening_pids(port: int) -> set[int]:
+    """The pids listening on 127.0.0.1/0.0.0.0 ``port`` (a server with worker processes: its supervisor and
+    each worker hold the socket); empty when none of this user's processes does."""
+    return {conn.pid for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid}
 
 
 def stack_processes(gateway_port: int) -> list[psutil.Process]:
     """The processes of the stack whose gateway listens on ``gateway_port`` (empty when not found)."""
-    pid = listening_pid(gateway_port)
-    if pid is None:
+    pids = listening_pids(gateway_port)
+    if not pids:
         return []
-    gateway = psutil.Process(pid)
+    gateway = psutil.Process(min(pids))
+    # a worker process (its command line is multiprocessing's) up to the server that spawned it
+    while SERVE_MODULE not in _cmdline(gateway) and (parent := gateway.parent()) is not None \
+            and (parent.pid in pids or SERVE_MODULE in _cmdline(parent)):
+        gateway = parent
     root = gateway.parent()
     if root is None or root.pid == 1:
-        return [gateway]
+        return [gateway, *gateway.children(recursive=True)]
     return [root, *root.children(recursive=True)]
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
 
 
 def sample(processes: list[psutil.Process]) -> dict[int, ProcessSample]:

@@ -108,3 +108,19 @@ def test_metric_names_are_the_single_process_names(served) -> None:
     url, _ = served
     text = httpx.get(url + "/metrics", timeout=5).text
     assert re.search(r"^pickwise_http_request_duration_seconds_bucket\{", text, re.M)
+
+
+def test_the_bench_counts_every_worker_of_the_gateway(served) -> None:
+    """``make bench`` finds the stack from the gateway's port: with workers it must count all of them."""
+    from pickwise_pipeline import stack_cpu
+
+    url, proc = served
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(workers) < 2:
+        assert time.monotonic() < deadline
+        workers.add(httpx.get(url + "/v1/pid", timeout=5).json()["pid"])
+    seen = {p.pid for p in stack_cpu.stack_processes(int(url.rsplit(":", 1)[1]))}
+    # the server, its workers and what started it (here this test process; in `make run` the launcher, whose
+    # other children are the rest of the stack)
+    assert {os.getpid(), proc.pid, *workers} <= seen
