@@ -126,14 +126,18 @@ async def run_click_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- bench-events
 
-async def _processed_total(client: httpx.AsyncClient, consumer_url: str) -> float:
+async def _processed(client: httpx.AsyncClient, consumer_url: str) -> dict[str, float]:
+    """The consumer's interaction events by outcome (``applied``: stored once; ``duplicate``: an event id
+    seen before, e.g. a producer retry; others: invalid/dead-lettered)."""
     text = (await client.get(consumer_url + "/metrics")).text
-    total = 0.0
+    totals: dict[str, float] = {}
     for line in text.splitlines():
         match = re.match(r'^pickwise_events_processed_total\{(.*)\} ([0-9.e+]+)$', line)
         if match and 'topic="events.interactions"' in match.group(1):
-            total += float(match.group(2))
-    return total
+            outcome = re.search(r'outcome="([^"]*)"', match.group(1))
+            key = outcome.group(1) if outcome else "all"
+            totals[key] = totals.get(key, 0.0) + float(match.group(2))
+    return totals
 
 
 async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,7 +147,7 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
     async with AsyncClient(args.gateway_url, api_key=args.api_key, timeout_s=args.timeout_s,
                            limits=limits) as client:
-        before = await _processed_total(client.http, args.consumer_url) if args.consumer_url else None
+        before = await _processed(client.http, args.consumer_url) if args.consumer_url else None
         cpu = StackCpu(args.gateway_url, client.http)
         await cpu.start()
 
@@ -189,16 +193,17 @@ async def run_events_bench(args: argparse.Namespace) -> dict[str, Any]:
             "accepted_per_s": round(counts["accepted"] / elapsed, 1),
             "request_latency_ms": summary_ms(latencies)}
         if before is not None:
-            target = before + counts["accepted"]
-            processed = before
+            # every acknowledged event must be applied once (the consumer stores each event id once)
+            target = before.get("applied", 0.0) + counts["accepted"]
+            now = before
             deadline = time.perf_counter() + 300
             while time.perf_counter() < deadline:
-                processed = await _processed_total(client.http, args.consumer_url)
-                if processed >= target:
+                now = await _processed(client.http, args.consumer_url)
+                if now.get("applied", 0.0) >= target:
                     break
                 await asyncio.sleep(0.2)
             drained = time.perf_counter() - began
-            report["consumer_processed"] = int(processed - before)
+            report["consumer_outcomes"] = {k: int(v - before.get(k, 0.0)) for k, v in sorted(now.items())}
             report["consumer_caught_up_after_s"] = round(drained, 2)
             report["consumer_applied_per_s"] = round(counts["accepted"] / drained, 1)
         # from the start to the consumer having applied them all (or the send phase, without a consumer URL)
