@@ -192,14 +192,22 @@ async def test_a_served_app_freezes_its_startup_heap_and_a_test_app_does_not(mon
 
 
 @pytest.mark.parametrize(("env", "cpus", "expected"), [
-    ({}, 2, 1), ({}, 8, 4), ({}, 64, 4), ({}, 1, 1),
+    ({}, 8, 1),  # a test stack: one process unless asked
+    ({"PICKWISE_GATEWAY_WORKERS": "auto"}, 2, 1), ({"PICKWISE_GATEWAY_WORKERS": "auto"}, 8, 4),
+    ({"PICKWISE_GATEWAY_WORKERS": "auto"}, 64, 4), ({"PICKWISE_GATEWAY_WORKERS": "auto"}, 1, 1),
     ({"PICKWISE_GATEWAY_WORKERS": "3"}, 2, 3), ({"PICKWISE_GATEWAY_WORKERS": " Auto "}, 6, 3),
 ])
-def test_gateway_workers_default_to_half_the_cores_at_most_four(env, cpus, expected) -> None:
+def test_gateway_workers_auto_is_half_the_cores_at_most_four(env, cpus, expected) -> None:
     from pickwise_common.launcher.stack import SERVICES
 
     gateway = next(s for s in SERVICES if s.name == "gateway")
     assert gateway.workers(env, cpu_count=cpus) == expected
+
+
+def test_pickwise_run_asks_auto_workers_for_the_gateway_and_retriever_only() -> None:
+    from pickwise_common.launcher.stack import SERVICES
+
+    assert {s.name for s in SERVICES if s.auto_workers} == {"gateway", "retriever"}
 
 
 @pytest.mark.parametrize("raw", ["0", "65", "two", ""])

@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
                             mlflow_port=args.mlflow_port)
     # SIGTERM during start-up must still stop what was started
     signal.signal(signal.SIGTERM, _interrupt)
+    if args.command == "run":
+        # `make run`: the request path's CPU-bound services use the machine's cores (decision 0910)
+        for spec in SERVICES:
+            if spec.auto_workers:
+                os.environ.setdefault(spec.workers_env, "auto")
     try:
         if args.command == "infra":
             infra = start_infra(infra_cfg)

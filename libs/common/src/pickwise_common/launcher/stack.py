@@ -37,9 +37,10 @@ class ServiceSpec:
     module: str
     default_port: int
     app_module: str = "app"
-    # "auto": half the machine's cores, at most 4 (the CPU-bound request path); a number: that many; the
+    # the request path's CPU-bound services, which `pickwise run` starts with `auto` workers (half the machine's
+    # cores, at most 4); test stacks start one of each unless PICKWISE_<SERVICE>_WORKERS says otherwise. The
     # monitor is a singleton (its controller must act once per round) and ignores the setting
-    default_workers: str = "1"
+    auto_workers: bool = False
     scalable: bool = True
 
     @property
@@ -48,10 +49,10 @@ class ServiceSpec:
 
     def workers(self, env: dict[str, str], cpu_count: int | None = None) -> int:
         """Worker processes for this service: ``PICKWISE_<SERVICE>_WORKERS`` (a number or ``auto``), else its
-        default (decision 0910). A bad value is an error at start, naming the variable."""
+        default: 1 (decision 0910). A bad value is an error at start, naming the variable."""
         if not self.scalable:
             return 1
-        raw = env.get(self.workers_env, self.default_workers).strip().lower()
+        raw = env.get(self.workers_env, "1").strip().lower()
         if raw == "auto":
             return max(1, min(4, (cpu_count if cpu_count is not None else os.cpu_count() or 1) // 2))
         try:
@@ -68,12 +69,12 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("retriever", "pickwise_retriever", 8001, default_workers="auto"),
+    ServiceSpec("retriever", "pickwise_retriever", 8001, auto_workers=True),
     ServiceSpec("reranker", "pickwise_reranker", 8002),
     ServiceSpec("generator", "pickwise_generator", 8003),
     ServiceSpec("session", "pickwise_session", 8004),
     ServiceSpec("event-consumer", "pickwise_event_consumer", 8005),
-    ServiceSpec("gateway", "pickwise_gateway", 8000, default_workers="auto"),
+    ServiceSpec("gateway", "pickwise_gateway", 8000, auto_workers=True),
     # after the services: experiment metrics and the rollout controller (pickwise-pipeline, decision 1006)
     ServiceSpec("monitor", "pickwise_pipeline", 8006, app_module="monitor", scalable=False),
 )
